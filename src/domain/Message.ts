@@ -1,0 +1,229 @@
+/**
+ * The conversation data model: messages, tool calls, tool definitions, usage and the
+ * provider-independent response and streaming chunk shapes.
+ *
+ * Data only: every value here is a Schema so it can cross a wire (SSE, A2A, a JSON file)
+ * unchanged.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * A tool invocation requested by the model. `arguments` is always decoded JSON (an object).
+ * When the model produced arguments that are not valid JSON (or not an object), the provider
+ * still yields the call with `arguments: {}` and `argumentsError` describing what was wrong;
+ * the agent reports that back to the model as an `InvalidArguments` tool error instead of
+ * crashing.
+ *
+ * @since 0.1.0
+ */
+export const ToolCall = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  arguments: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  argumentsError: Schema.optional(Schema.String)
+})
+export type ToolCall = typeof ToolCall.Type
+
+/**
+ * A message of the conversation (seed 003). `toolCalls` appear on assistant messages,
+ * `toolCallId` on tool messages. `content` is a string today; content parts (images) would be
+ * added as a union member without breaking this shape.
+ *
+ * @since 0.1.0
+ */
+export const Role = Schema.Literal("system", "user", "assistant", "tool")
+export type Role = typeof Role.Type
+
+export const Message = Schema.Struct({
+  role: Role,
+  content: Schema.String,
+  toolCalls: Schema.optional(Schema.Array(ToolCall)),
+  toolCallId: Schema.optional(Schema.String),
+  /** For tool messages: the tool's name (some providers want it beside the id). */
+  name: Schema.optional(Schema.String)
+})
+export type Message = typeof Message.Type
+
+/** A system message. @since 0.1.0 */
+export const system = (content: string): Message => ({ role: "system", content })
+/** A user message. @since 0.1.0 */
+export const user = (content: string): Message => ({ role: "user", content })
+/** An assistant message, with the tool calls it made if any. @since 0.1.0 */
+export const assistant = (content: string, toolCalls?: ReadonlyArray<ToolCall>): Message =>
+  toolCalls !== undefined && toolCalls.length > 0 ? { role: "assistant", content, toolCalls } : {
+    role: "assistant",
+    content
+  }
+/** The result of one tool call, fed back to the model. @since 0.1.0 */
+export const toolResult = (toolCallId: string, name: string, content: string): Message => ({
+  role: "tool",
+  content,
+  toolCallId,
+  name
+})
+
+/**
+ * A tool the model may call. `parameters` is a JSON Schema object (for local tools it is made
+ * from an Effect Schema with `JSONSchema.make`).
+ *
+ * @since 0.1.0
+ */
+export const ToolDefinition = Schema.Struct({
+  name: Schema.String,
+  description: Schema.String,
+  parameters: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+})
+export type ToolDefinition = typeof ToolDefinition.Type
+
+/**
+ * Token usage. A figure the provider did not report stays `undefined`, never 0.
+ *
+ * @since 0.1.0
+ */
+export const Usage = Schema.Struct({
+  inputTokens: Schema.optional(Schema.Number),
+  outputTokens: Schema.optional(Schema.Number),
+  totalTokens: Schema.optional(Schema.Number),
+  cachedInputTokens: Schema.optional(Schema.Number),
+  reasoningTokens: Schema.optional(Schema.Number)
+})
+export type Usage = typeof Usage.Type
+
+/**
+ * Adds two usages; a field stays `undefined` only when neither side reported it.
+ *
+ * @since 0.1.0
+ */
+export const addUsage = (a: Usage, b: Usage): Usage => {
+  const out: { -readonly [K in keyof Usage]: Usage[K] } = {}
+  for (const key of usageKeys) {
+    const x = a[key]
+    const y = b[key]
+    if (x !== undefined || y !== undefined) out[key] = (x ?? 0) + (y ?? 0)
+  }
+  return out
+}
+const usageKeys = ["inputTokens", "outputTokens", "totalTokens", "cachedInputTokens", "reasoningTokens"] as const
+
+/**
+ * Why the model stopped. `other` covers provider-specific reasons we do not model.
+ *
+ * @since 0.1.0
+ */
+export const FinishReason = Schema.Literal("stop", "length", "tool_calls", "content_filter", "error", "other")
+export type FinishReason = typeof FinishReason.Type
+
+/**
+ * A complete model answer (seed 003): text or tool calls, with usage and the finish reason.
+ * `metadata` holds provider response headers worth keeping (for example `x-litellm-*`).
+ *
+ * @since 0.1.0
+ */
+export const LLMResponse = Schema.Struct({
+  type: Schema.Literal("text", "tool_calls"),
+  content: Schema.optional(Schema.String),
+  toolCalls: Schema.optional(Schema.Array(ToolCall)),
+  usage: Usage,
+  finishReason: FinishReason,
+  model: Schema.optional(Schema.String),
+  metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+})
+export type LLMResponse = typeof LLMResponse.Type
+
+/**
+ * Streaming parts of a model answer. Tool-call arguments stream by `index`: a `tool-call-start`
+ * carries the id and name, `tool-call-delta`s carry argument fragments, and `tool-call-end`
+ * carries the assembled, decoded call.
+ *
+ * @since 0.1.0
+ */
+export const TextDelta = Schema.TaggedStruct("text-delta", { delta: Schema.String })
+export const ReasoningDelta = Schema.TaggedStruct("reasoning-delta", { delta: Schema.String })
+export const ToolCallStart = Schema.TaggedStruct("tool-call-start", {
+  index: Schema.Number,
+  id: Schema.String,
+  name: Schema.String
+})
+export const ToolCallDelta = Schema.TaggedStruct("tool-call-delta", {
+  index: Schema.Number,
+  argumentsDelta: Schema.String
+})
+export const ToolCallEnd = Schema.TaggedStruct("tool-call-end", { index: Schema.Number, toolCall: ToolCall })
+export const UsageChunk = Schema.TaggedStruct("usage", { usage: Usage })
+export const Finish = Schema.TaggedStruct("finish", {
+  finishReason: FinishReason,
+  model: Schema.optional(Schema.String),
+  metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+})
+
+
+/**
+ * The four routing tiers, cheapest first.
+ *
+ * @since 0.1.0
+ */
+export const QueryTier = Schema.Literal("simple", "moderate", "complex", "reasoning")
+export type QueryTier = typeof QueryTier.Type
+
+/** A provider the router tried or skipped before the one that served, and why. @since 0.1.0 */
+export const RouteAttempt = Schema.Struct({ provider: Schema.String, reason: Schema.String })
+export type RouteAttempt = typeof RouteAttempt.Type
+
+/**
+ * Emitted first by a routed stream (never by a plain provider): which tier the request was
+ * classified into and which provider serves it. The agent turns it into a `route-selected`
+ * event.
+ *
+ * @since 0.1.0
+ */
+export const RouteChunk = Schema.TaggedStruct("route", {
+  tier: QueryTier,
+  provider: Schema.String,
+  score: Schema.Number,
+  confidence: Schema.Number,
+  signals: Schema.Array(Schema.String),
+  forced: Schema.Boolean,
+  fallbacksTried: Schema.Array(RouteAttempt)
+})
+
+export const ChatChunk = Schema.Union(
+  TextDelta,
+  ReasoningDelta,
+  ToolCallStart,
+  ToolCallDelta,
+  ToolCallEnd,
+  UsageChunk,
+  Finish,
+  RouteChunk
+)
+export type ChatChunk = typeof ChatChunk.Type
+
+/**
+ * Decodes a tool call's raw argument string. Empty input means "no arguments"; anything that is
+ * not a JSON object yields `argumentsError` with a message the model can act on.
+ *
+ * @since 0.1.0
+ */
+export const parseToolArguments = (
+  raw: string
+): { readonly arguments: Record<string, unknown>; readonly argumentsError?: string } => {
+  if (raw.trim() === "") return { arguments: {} }
+  try {
+    const value: unknown = JSON.parse(raw)
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      return { arguments: value as Record<string, unknown> }
+    }
+    return { arguments: {}, argumentsError: `Tool arguments must be a JSON object, got ${describeJson(value)}.` }
+  } catch (error) {
+    const excerpt = raw.length > 200 ? `${raw.slice(0, 200)}…` : raw
+    return {
+      arguments: {},
+      argumentsError: `Tool arguments are not valid JSON (${(error as Error).message}): ${excerpt}`
+    }
+  }
+}
+
+const describeJson = (value: unknown): string =>
+  value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`

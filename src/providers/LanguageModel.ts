@@ -1,0 +1,197 @@
+/**
+ * The model provider service (the seeds' `Provider` / `LLMProvider`). Code that needs a model
+ * asks for `LanguageModel`; which model answers is decided by the Layer provided: one
+ * provider's Layer, the `TierRouter`, or a scripted model in tests.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import type { ProviderError, RoutingError } from "../domain/Errors.js"
+import type { ChatChunk, FinishReason, LLMResponse, Message, QueryTier, ToolCall, ToolDefinition, Usage } from "../domain/Message.js"
+import { addUsage } from "../domain/Message.js"
+
+/**
+ * How the model may use the tools offered: pick freely, never, at least one, or one named tool.
+ *
+ * @since 0.1.0
+ */
+export type ToolChoice = "auto" | "none" | "required" | { readonly tool: string }
+
+/**
+ * Per-request options. `tier` forces a routing tier (the router skips its classifier); plain
+ * providers ignore it.
+ *
+ * @since 0.1.0
+ */
+export interface ChatOptions {
+  readonly model?: string
+  readonly temperature?: number
+  readonly maxTokens?: number
+  readonly toolChoice?: ToolChoice
+  readonly tier?: QueryTier
+}
+
+/**
+ * A model's failure: a provider's own error, or the router's when no provider could serve.
+ *
+ * @since 0.1.0
+ */
+export type ModelError = ProviderError | RoutingError
+
+/** @since 0.1.0 */
+export interface Service {
+  /** Unique provider id, used in the tier mapping (`openai`, `litellm`, …). */
+  readonly id: string
+  /** Human-readable name for logs and UIs (`OpenAI (gpt-4.1)`). */
+  readonly name: string
+  /** One complete answer. */
+  readonly chat: (
+    messages: ReadonlyArray<Message>,
+    tools?: ReadonlyArray<ToolDefinition>,
+    options?: ChatOptions
+  ) => Effect.Effect<LLMResponse, ModelError>
+  /** The answer as it is generated. Interrupting the stream closes the request. */
+  readonly stream: (
+    messages: ReadonlyArray<Message>,
+    tools?: ReadonlyArray<ToolDefinition>,
+    options?: ChatOptions
+  ) => Stream.Stream<ChatChunk, ModelError>
+  /** Whether the provider can serve now. Cached; never costs a generation. */
+  readonly isAvailable: Effect.Effect<boolean>
+}
+
+/**
+ * @since 0.1.0
+ */
+export class LanguageModel extends Context.Tag("effect-agent-kernel/LanguageModel")<LanguageModel, Service>() {}
+
+/**
+ * Builds a provider from its streaming function; `chat` defaults to collecting the stream and
+ * `isAvailable` to `true`. This is how a custom provider is written.
+ *
+ * @example
+ * ```ts
+ * const echo = LanguageModel.make({
+ *   id: "echo",
+ *   name: "Echo",
+ *   stream: (messages) => Stream.make(
+ *     { _tag: "text-delta", delta: messages.at(-1)?.content ?? "" },
+ *     { _tag: "finish", finishReason: "stop" }
+ *   )
+ * })
+ * ```
+ * @since 0.1.0
+ */
+export const make = (options: {
+  readonly id: string
+  readonly name: string
+  readonly stream: Service["stream"]
+  readonly chat?: Service["chat"]
+  readonly isAvailable?: Effect.Effect<boolean>
+}): Service => ({
+  id: options.id,
+  name: options.name,
+  stream: options.stream,
+  chat: options.chat ?? ((messages, tools, chatOptions) => collect(options.stream(messages, tools, chatOptions))),
+  isAvailable: options.isAvailable ?? Effect.succeed(true)
+})
+
+/**
+ * The Layer of a provider built with `make`.
+ *
+ * @since 0.1.0
+ */
+export const layer = (service: Service): Layer.Layer<LanguageModel> => Layer.succeed(LanguageModel, service)
+
+/**
+ * Folds streamed chunks into one `LLMResponse`.
+ *
+ * @since 0.1.0
+ */
+export const collect = <E, R>(stream: Stream.Stream<ChatChunk, E, R>): Effect.Effect<LLMResponse, E, R> =>
+  Stream.runFold(stream, emptyAccumulator(), accumulate).pipe(Effect.map(toResponse))
+
+/** @internal */
+export interface Accumulator {
+  text: string
+  toolCalls: Array<ToolCall>
+  usage: Usage
+  finishReason: FinishReason
+  model: string | undefined
+  metadata: Record<string, string> | undefined
+}
+
+/** @internal */
+export const emptyAccumulator = (): Accumulator => ({
+  text: "",
+  toolCalls: [],
+  usage: {},
+  finishReason: "other",
+  model: undefined,
+  metadata: undefined
+})
+
+/** @internal */
+export const accumulate = (acc: Accumulator, chunk: ChatChunk): Accumulator => {
+  switch (chunk._tag) {
+    case "text-delta":
+      acc.text += chunk.delta
+      break
+    case "tool-call-end":
+      acc.toolCalls.push(chunk.toolCall)
+      break
+    case "usage":
+      acc.usage = addUsage(acc.usage, chunk.usage)
+      break
+    case "finish":
+      acc.finishReason = chunk.finishReason
+      if (chunk.model !== undefined) acc.model = chunk.model
+      if (chunk.metadata !== undefined) acc.metadata = { ...acc.metadata, ...chunk.metadata }
+      break
+    default:
+      break
+  }
+  return acc
+}
+
+/** @internal */
+export const toResponse = (acc: Accumulator): LLMResponse => {
+  const hasCalls = acc.toolCalls.length > 0
+  return {
+    type: hasCalls ? "tool_calls" : "text",
+    content: acc.text,
+    ...(hasCalls ? { toolCalls: acc.toolCalls } : {}),
+    usage: acc.usage,
+    finishReason: acc.finishReason,
+    ...(acc.model !== undefined ? { model: acc.model } : {}),
+    ...(acc.metadata !== undefined ? { metadata: acc.metadata } : {})
+  }
+}
+
+/**
+ * Turns a complete response into the chunks a stream would have produced (for providers or
+ * test models that only answer whole).
+ *
+ * @since 0.1.0
+ */
+export const responseToChunks = (response: LLMResponse): ReadonlyArray<ChatChunk> => {
+  const chunks: Array<ChatChunk> = []
+  if (response.content !== undefined && response.content !== "") {
+    chunks.push({ _tag: "text-delta", delta: response.content })
+  }
+  response.toolCalls?.forEach((toolCall, index) => {
+    chunks.push({ _tag: "tool-call-start", index, id: toolCall.id, name: toolCall.name })
+    chunks.push({ _tag: "tool-call-end", index, toolCall })
+  })
+  chunks.push({ _tag: "usage", usage: response.usage })
+  chunks.push({
+    _tag: "finish",
+    finishReason: response.finishReason,
+    ...(response.model !== undefined ? { model: response.model } : {}),
+    ...(response.metadata !== undefined ? { metadata: response.metadata } : {})
+  })
+  return chunks
+}

@@ -1,0 +1,166 @@
+/**
+ * The tool provider contract (seed 001): tools come from local code, clients, MCP servers or
+ * other agents, and executing one is a `Stream` of tool events whose typed failure is a
+ * `ToolError`.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { ToolError } from "../domain/Errors.js"
+import {
+  ToolCompleteEvent,
+  ToolErrorEvent,
+  type ToolEvent,
+  ToolInputRequiredEvent,
+  ToolProgressEvent,
+  ToolStartEvent
+} from "../domain/Events.js"
+import type { ExecutionContext } from "../domain/ExecutionContext.js"
+import type { ToolCall, ToolDefinition } from "../domain/Message.js"
+
+/**
+ * A source of tools. `execute` emits `tool-start`, then any `tool-progress` (or
+ * `tool-input-required`), then `tool-complete`; a failure ends the stream with a `ToolError`.
+ * Every event carries the `contextId` and `taskId` of the context it was given. `R` is what the
+ * provider's handlers need from the environment.
+ *
+ * @since 0.1.0
+ */
+export interface ToolProvider<R = never> {
+  readonly name: string
+  /** The tools offered. A provider that must ask a server fails with `ToolError` `Transport`. */
+  readonly getTools: Effect.Effect<ReadonlyArray<ToolDefinition>, ToolError, R>
+  readonly getTool: (name: string) => Effect.Effect<Option.Option<ToolDefinition>, ToolError, R>
+  readonly execute: (call: ToolCall, context: ExecutionContext) => Stream.Stream<ToolEvent, ToolError, R>
+  /** Optional: a provider that can run many calls better than one by one. */
+  readonly executeBatch?: (
+    calls: ReadonlyArray<ToolCall>,
+    context: ExecutionContext
+  ) => Stream.Stream<ToolEvent, ToolError, R>
+}
+
+/**
+ * A tool's outcome in the seed's shape: success with a result, or failure with a message.
+ *
+ * @since 0.1.0
+ */
+export type ToolResult =
+  | { readonly success: true; readonly result: unknown }
+  | { readonly success: false; readonly error: string; readonly reason?: ToolError["reason"] }
+
+const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
+
+const fields = (context: ExecutionContext, call: ToolCall, timestamp: string) => ({
+  contextId: context.contextId,
+  taskId: context.taskId,
+  toolCallId: call.id,
+  toolName: call.name,
+  timestamp
+})
+
+/**
+ * `tool-start` for a call; pass `args` to show redacted arguments instead of the call's own.
+ *
+ * @since 0.1.0
+ */
+export const toolStartEvent = (
+  context: ExecutionContext,
+  call: ToolCall,
+  args: Record<string, unknown> = call.arguments
+): Effect.Effect<ToolStartEvent> =>
+  Effect.map(now, (timestamp) => new ToolStartEvent({ ...fields(context, call, timestamp), arguments: args }))
+
+/** @since 0.1.0 */
+export const toolProgressEvent = (
+  context: ExecutionContext,
+  call: ToolCall,
+  progress: { readonly progress?: number; readonly total?: number; readonly message?: string }
+): Effect.Effect<ToolProgressEvent> =>
+  Effect.map(now, (timestamp) => new ToolProgressEvent({ ...fields(context, call, timestamp), ...progress }))
+
+/** @since 0.1.0 */
+export const toolCompleteEvent = (
+  context: ExecutionContext,
+  call: ToolCall,
+  result: unknown
+): Effect.Effect<ToolCompleteEvent> =>
+  Effect.map(now, (timestamp) => new ToolCompleteEvent({ ...fields(context, call, timestamp), result }))
+
+/** @since 0.1.0 */
+export const toolInputRequiredEvent = (
+  context: ExecutionContext,
+  call: ToolCall,
+  args: Record<string, unknown> = call.arguments,
+  message?: string
+): Effect.Effect<ToolInputRequiredEvent> =>
+  Effect.map(
+    now,
+    (timestamp) =>
+      new ToolInputRequiredEvent({
+        ...fields(context, call, timestamp),
+        arguments: args,
+        ...(message !== undefined ? { message } : {})
+      })
+  )
+
+/**
+ * The terminal `tool-error` event for a failure (the seed's `toolErrorEvent`). A plain string is
+ * reported as `ExecutionFailed`.
+ *
+ * @since 0.1.0
+ */
+export const toolErrorEvent = (
+  context: ExecutionContext,
+  call: ToolCall,
+  error: ToolError | string
+): Effect.Effect<ToolErrorEvent> =>
+  Effect.map(
+    now,
+    (timestamp) =>
+      new ToolErrorEvent({
+        ...fields(context, call, timestamp),
+        reason: typeof error === "string" ? "ExecutionFailed" : error.reason,
+        error: typeof error === "string" ? error : error.message
+      })
+  )
+
+/**
+ * A `ToolError` for a call, with the call's name and id filled in.
+ *
+ * @since 0.1.0
+ */
+export const toolError = (call: ToolCall, reason: ToolError["reason"], message: string, details?: unknown): ToolError =>
+  new ToolError({
+    reason,
+    toolName: call.name,
+    toolCallId: call.id,
+    message,
+    ...(details !== undefined ? { details } : {})
+  })
+
+/**
+ * Converts a `ToolResult` into events (the seed's `toolResultToEvents`): a success becomes
+ * `tool-complete`; a failure ends the stream with a `ToolError` (which `Toolbox` reports as a
+ * `tool-error` event).
+ *
+ * @since 0.1.0
+ */
+export const toolResultToEvents = (
+  context: ExecutionContext,
+  call: ToolCall,
+  result: ToolResult
+): Stream.Stream<ToolEvent, ToolError> =>
+  result.success
+    ? Stream.fromEffect(toolCompleteEvent(context, call, result.result))
+    : Stream.fail(toolError(call, result.reason ?? "ExecutionFailed", result.error))
+
+/**
+ * Whether an event ends a tool call (`tool-complete` or `tool-error`).
+ *
+ * @since 0.1.0
+ */
+export const isTerminal = (event: ToolEvent): event is ToolCompleteEvent | ToolErrorEvent =>
+  event.type === "tool-complete" || event.type === "tool-error"
