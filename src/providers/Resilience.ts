@@ -1,13 +1,12 @@
 /**
- * The kernel's one retry loop and its bounded waits, shared by every provider.
- * (Placeholder signature: the real policy replaces this body.)
+ * The kernel's one retry loop and its bounded waits, applied to any provider from outside so
+ * providers stay thin (wire format in, domain out).
+ * (Placeholder: the real policy replaces this body, keeping the exported names.)
  *
  * @since 0.1.0
  */
 import type * as Duration from "effect/Duration"
-import type * as Stream from "effect/Stream"
-import type { ProviderError } from "../domain/Errors.js"
-import type { ChatChunk } from "../domain/Message.js"
+import type * as LanguageModel from "./LanguageModel.js"
 
 /** @since 0.1.0 */
 export interface ResilienceOptions {
@@ -19,9 +18,8 @@ export interface ResilienceOptions {
   readonly requestTimeout?: Duration.DurationInput
 }
 
-/** @since 0.1.0 */
-export const resilientStream = (
-  _providerId: string,
-  _options: ResilienceOptions,
-  attempt: () => Stream.Stream<ChatChunk, ProviderError>
-): Stream.Stream<ChatChunk, ProviderError> => attempt()
+/** Wraps a provider with the retry policy and timeouts. @since 0.1.0 */
+export const withResilience = (
+  service: LanguageModel.Service,
+  _options: ResilienceOptions = {}
+): LanguageModel.Service => service
