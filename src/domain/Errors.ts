@@ -123,6 +123,7 @@ export const AgentErrorReason = Schema.Literal(
   "ModelFailed",
   "NoProvider",
   "RepeatedToolFailure",
+  "ToolsUnavailable",
   "InvalidInput",
   "ConversationStore",
   "NotWaiting"

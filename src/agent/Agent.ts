@@ -1,0 +1,333 @@
+/**
+ * The agent loop. `Agent.run` turns a prompt into a stream of `AgentEvent`s: route the query to
+ * a model, stream the answer, execute tool calls, feed results back, repeat. `Agent.make` adds a
+ * conversation memory per `contextId` and pausing on client tools, resumed by `resume`.
+ *
+ * @example
+ * ```ts
+ * const program = Agent.run({ prompt: "What is 2 + 2?" }).pipe(
+ *   Stream.runForEach((event) => Console.log(event.type)),
+ *   Effect.provide(Layer.mergeAll(TestModel.layer([{ text: "4" }]), Toolbox.layer([])))
+ * )
+ * ```
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { AgentError } from "../domain/Errors.js"
+import { TaskCreatedEvent, type AgentEvent } from "../domain/Events.js"
+import type { AuthContext, ExecutionContext } from "../domain/ExecutionContext.js"
+import { type Message, type QueryTier, type ToolCall, toolResult } from "../domain/Message.js"
+import * as LanguageModel from "../providers/LanguageModel.js"
+import { Toolbox } from "../tools/Toolbox.js"
+import type * as ToolboxNs from "../tools/Toolbox.js"
+import { toolCompleteEvent, toolErrorEvent, type ToolResult } from "../tools/ToolProvider.js"
+import * as ConversationStore from "./ConversationStore.js"
+import { appendResults, complete, type Deps, emitStatus, runSteps, type Settings, type State } from "./internal/loop.js"
+
+/**
+ * When a run stops early because of a tool call: the names of tools whose call ends the run,
+ * or a predicate over the call.
+ *
+ * @since 0.1.0
+ */
+export type StopWhen = string | ReadonlyArray<string> | ((call: ToolCall) => boolean)
+
+/** Options shared by every way of running. @since 0.1.0 */
+export interface RunOptions {
+  /** Model calls with tools offered before the answer is forced (default 10). */
+  readonly maxSteps?: number
+  readonly toolChoice?: LanguageModel.ToolChoice
+  readonly stopWhen?: StopWhen
+  /** Force a routing tier, bypassing the classifier. */
+  readonly tier?: QueryTier
+  /** Tool calls of one step run at most this many at once (default 8). */
+  readonly concurrency?: number
+  readonly model?: string
+  readonly temperature?: number
+  readonly maxTokens?: number
+}
+
+/** @since 0.1.0 */
+export interface RunInput extends RunOptions {
+  readonly prompt?: string
+  /** The conversation so far; `prompt`, when given too, is appended as a user message. */
+  readonly messages?: ReadonlyArray<Message>
+  readonly system?: string
+  readonly context?: {
+    readonly contextId?: string
+    readonly taskId?: string
+    readonly agentId?: string
+    readonly authContext?: AuthContext
+  }
+}
+
+const defaultMaxSteps = 10
+
+const settingsOf = (options: RunOptions, inputRequired: Settings["inputRequired"]): Settings => {
+  const stopWhen = options.stopWhen
+  return {
+    maxSteps: Math.max(0, options.maxSteps ?? defaultMaxSteps),
+    toolChoice: options.toolChoice,
+    stopWhen: stopWhen === undefined
+      ? () => false
+      : typeof stopWhen === "function"
+      ? stopWhen
+      : typeof stopWhen === "string"
+      ? (call) => call.name === stopWhen
+      : (call) => stopWhen.includes(call.name),
+    tier: options.tier,
+    concurrency: Math.max(1, options.concurrency ?? 8),
+    chatOptions: {
+      ...(options.model !== undefined ? { model: options.model } : {}),
+      ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+      ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {})
+    },
+    inputRequired
+  }
+}
+
+/**
+ * Runs `body` in a fiber tied to the stream's consumer: events it emits are the stream's
+ * elements, its failure is the stream's failure, and when the consumer stops (or is interrupted)
+ * the fiber is interrupted — and with it the model request and the tool calls in flight.
+ */
+const eventStream = <R>(
+  body: (emit: Deps["emit"]) => Effect.Effect<void, AgentError, R>
+): Stream.Stream<AgentEvent, AgentError, R> =>
+  Stream.unwrapScoped(
+    Effect.gen(function*() {
+      const mailbox = yield* Mailbox.make<AgentEvent, AgentError>({ capacity: 256 })
+      yield* body((event) => mailbox.offer(event)).pipe(Mailbox.into(mailbox), Effect.forkScoped)
+      return Mailbox.toStream(mailbox)
+    })
+  )
+
+const newContext = (context: RunInput["context"] = {}): ExecutionContext => ({
+  contextId: context.contextId ?? crypto.randomUUID(),
+  taskId: context.taskId ?? crypto.randomUUID(),
+  agentId: context.agentId ?? "agent",
+  ...(context.authContext !== undefined ? { authContext: context.authContext } : {})
+})
+
+const start = (deps: Deps, context: ExecutionContext) =>
+  Effect.flatMap(
+    Effect.clockWith((clock) => clock.currentTimeMillis),
+    (millis) =>
+      Effect.zipRight(
+        deps.emit(
+          new TaskCreatedEvent({
+            contextId: context.contextId,
+            taskId: context.taskId,
+            agentId: context.agentId,
+            timestamp: new Date(millis).toISOString()
+          })
+        ),
+        emitStatus(deps, context, "working")
+      )
+  )
+
+const invalidInput = (context: ExecutionContext, message: string) =>
+  new AgentError({ reason: "InvalidInput", contextId: context.contextId, taskId: context.taskId, message })
+
+const initialMessages = (input: RunInput): Array<Message> => [
+  ...(input.system !== undefined ? [{ role: "system" as const, content: input.system }] : []),
+  ...(input.messages ?? []),
+  ...(input.prompt !== undefined ? [{ role: "user" as const, content: input.prompt }] : [])
+]
+
+/**
+ * Runs one task. Client tools are waited for inside the run (a `task-status` `waiting-input`
+ * is emitted while they wait). Failures end the stream with an `AgentError` after a
+ * `task-status` `failed`; nothing of a failed run sticks to the next one.
+ *
+ * @since 0.1.0
+ */
+export const run = (input: RunInput): Stream.Stream<AgentEvent, AgentError, LanguageModel.LanguageModel | Toolbox> =>
+  eventStream((emit) =>
+    Effect.gen(function*() {
+      const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: yield* Toolbox, emit }
+      const context = newContext(input.context)
+      yield* start(deps, context)
+      const messages = initialMessages(input)
+      if (!messages.some((message) => message.role === "user")) {
+        return yield* Effect.zipRight(
+          emitStatus(deps, context, "failed", "Nothing to answer: give a prompt or a user message."),
+          Effect.fail(invalidInput(context, "Agent.run needs a `prompt` or at least one user message in `messages`."))
+        )
+      }
+      const state: State = { context, messages, step: 0, usage: {}, failures: new Map() }
+      const outcome = yield* runSteps(state, settingsOf(input, "wait"), deps)
+      if (outcome._tag === "Completed") yield* complete(state, deps, outcome.content)
+    }).pipe(Effect.withSpan("Agent.run"))
+  )
+
+/** A conversational agent made by `make`. @since 0.1.0 */
+export interface Agent {
+  readonly name: string
+  /** Continues the conversation `contextId` (a new one when omitted) with a user prompt. */
+  readonly run: (
+    input: RunOptions & {
+      readonly prompt: string
+      readonly contextId?: string
+      readonly taskId?: string
+      readonly authContext?: AuthContext
+    }
+  ) => Stream.Stream<AgentEvent, AgentError, LanguageModel.LanguageModel>
+  /** Supplies a waiting client tool's result and continues the paused run. */
+  readonly resume: (
+    contextId: string,
+    input: { readonly toolCallId: string; readonly result: ToolResult },
+    options?: RunOptions & { readonly authContext?: AuthContext }
+  ) => Stream.Stream<AgentEvent, AgentError, LanguageModel.LanguageModel>
+  /** The stored history of a conversation. */
+  readonly history: (contextId: string) => Effect.Effect<ReadonlyArray<Message>, AgentError>
+}
+
+/**
+ * A conversational agent: its history per `contextId` is kept in a `ConversationStore` (memory
+ * by default; use `ConversationStore.makeFile` to survive restarts) and trimmed to
+ * `maxHistory` messages without separating tool calls from their results. A client tool that
+ * needs input pauses the run (`task-status` `waiting-input`); `resume` continues it.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: {
+  readonly name: string
+  readonly system?: string
+  readonly toolbox: ToolboxNs.Service
+  readonly store?: ConversationStore.Service
+  readonly maxHistory?: number
+}): Effect.Effect<Agent> =>
+  Effect.gen(function*() {
+    const store = options.store ?? (yield* ConversationStore.makeMemory)
+    const maxHistory = options.maxHistory ?? 200
+    const agentId = options.name
+
+    const persist = (state: State, pending?: ConversationStore.PendingStep) => {
+      const history = state.messages.filter((message) => message.role !== "system")
+      return store.save(state.context.contextId, {
+        messages: pending === undefined ? ConversationStore.trim(history, maxHistory) : history,
+        ...(pending !== undefined ? { pending } : {})
+      })
+    }
+
+    const proceed = (state: State, settings: Settings, deps: Deps) =>
+      Effect.gen(function*() {
+        const outcome = yield* runSteps(state, settings, deps)
+        if (outcome._tag === "Completed") {
+          yield* persist(state)
+          return yield* complete(state, deps, outcome.content)
+        }
+        yield* persist(state, {
+          taskId: state.context.taskId,
+          step: state.step,
+          toolCalls: outcome.toolCalls,
+          waiting: outcome.waiting,
+          results: outcome.results,
+          usage: state.usage,
+          maxSteps: settings.maxSteps
+        })
+        yield* emitStatus(deps, state.context, "waiting-input", `Waiting for client tool results: ${outcome.waiting.join(", ")}`)
+      })
+
+    const withSystem = (messages: ReadonlyArray<Message>): Array<Message> => [
+      ...(options.system !== undefined ? [{ role: "system" as const, content: options.system }] : []),
+      ...messages
+    ]
+
+    const agent: Agent = {
+      name: options.name,
+      run: (input) =>
+        eventStream((emit) =>
+          Effect.gen(function*() {
+            const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: options.toolbox, emit }
+            const context = newContext({ ...input, agentId })
+            yield* start(deps, context)
+            const stored = yield* store.load(context.contextId)
+            const history = Option.match(stored, {
+              onNone: (): Array<Message> => [],
+              onSome: (conversation) => {
+                const messages = [...conversation.messages]
+                // A new prompt while tools wait: those calls are answered as abandoned so the
+                // history stays valid for the model.
+                if (conversation.pending !== undefined) {
+                  const abandoned = { ...conversation.pending.results }
+                  for (const call of conversation.pending.toolCalls) {
+                    abandoned[call.id] ??= toolResult(
+                      call.id,
+                      call.name,
+                      "Error (InputRejected): the user moved on without providing a result."
+                    )
+                  }
+                  appendResults(messages, conversation.pending.toolCalls, abandoned)
+                }
+                return messages
+              }
+            })
+            const state: State = {
+              context,
+              messages: [...withSystem(history), { role: "user", content: input.prompt }],
+              step: 0,
+              usage: {},
+              failures: new Map()
+            }
+            yield* proceed(state, settingsOf(input, "pause"), deps)
+          }).pipe(Effect.withSpan("Agent.run", { attributes: { agent: options.name } }))
+        ),
+      resume: (contextId, input, runOptions = {}) =>
+        eventStream((emit) =>
+          Effect.gen(function*() {
+            const stored = yield* store.load(contextId)
+            const pending = Option.flatMap(stored, (conversation) => Option.fromNullable(conversation.pending))
+            if (Option.isNone(stored) || Option.isNone(pending) || !pending.value.waiting.includes(input.toolCallId)) {
+              return yield* Effect.fail(
+                new AgentError({
+                  reason: "NotWaiting",
+                  contextId,
+                  message: `No tool call ${input.toolCallId} is waiting for input in conversation ${contextId}. ` +
+                    `Resume only calls announced by a tool-input-required event that have not been answered yet.`
+                })
+              )
+            }
+            const step = pending.value
+            const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: options.toolbox, emit }
+            const context: ExecutionContext = {
+              contextId,
+              taskId: step.taskId,
+              agentId,
+              ...(runOptions.authContext !== undefined ? { authContext: runOptions.authContext } : {})
+            }
+            const call = step.toolCalls.find((candidate) => candidate.id === input.toolCallId)!
+            const event = input.result.success
+              ? yield* toolCompleteEvent(context, call, input.result.result)
+              : yield* toolErrorEvent(context, call, input.result.error)
+            yield* emit(event)
+            const content = input.result.success
+              ? typeof input.result.result === "string" ? input.result.result : JSON.stringify(input.result.result) ?? "null"
+              : `Error (${input.result.reason ?? "ExecutionFailed"}): ${input.result.error}`
+            const results = { ...step.results, [call.id]: toolResult(call.id, call.name, content) }
+            const waiting = step.waiting.filter((id) => id !== call.id)
+            const state: State = {
+              context,
+              messages: withSystem(stored.value.messages),
+              step: step.step,
+              usage: step.usage,
+              failures: new Map()
+            }
+            if (waiting.length > 0) {
+              yield* persist(state, { ...step, waiting, results })
+              return yield* emitStatus(deps, context, "waiting-input", `Waiting for client tool results: ${waiting.join(", ")}`)
+            }
+            yield* emitStatus(deps, context, "working")
+            appendResults(state.messages, step.toolCalls, results)
+            yield* proceed(state, settingsOf({ maxSteps: step.maxSteps, ...runOptions }, "pause"), deps)
+          }).pipe(Effect.withSpan("Agent.resume", { attributes: { agent: options.name } }))
+        ),
+      history: (contextId) =>
+        Effect.map(store.load(contextId), Option.match({ onNone: () => [], onSome: (conversation) => conversation.messages }))
+    }
+    return agent
+  })

@@ -1,0 +1,407 @@
+/**
+ * The agent loop's core, shared by `Agent.run` and the conversational agents of `Agent.make`:
+ * call the model, stream its text, run the tool calls it makes, feed the results back, repeat.
+ * It talks to the outside world only through `emit`.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { AgentError, type ProviderError, type RoutingError, ToolError } from "../../domain/Errors.js"
+import {
+  ContentCompleteEvent,
+  ContentDeltaEvent,
+  LlmUsageEvent,
+  RouteSelectedEvent,
+  TaskCompleteEvent,
+  type AgentEvent,
+  type TaskState,
+  TaskStatusEvent,
+  type ToolEvent
+} from "../../domain/Events.js"
+import type { ExecutionContext } from "../../domain/ExecutionContext.js"
+import {
+  addUsage,
+  type FinishReason,
+  type Message,
+  type QueryTier,
+  type ToolCall,
+  type ToolDefinition,
+  type Usage,
+  toolResult
+} from "../../domain/Message.js"
+import type * as LanguageModel from "../../providers/LanguageModel.js"
+import type * as Toolbox from "../../tools/Toolbox.js"
+import { toolErrorEvent } from "../../tools/ToolProvider.js"
+
+/** How a run behaves; all resolved to concrete values by the caller. */
+export interface Settings {
+  readonly maxSteps: number
+  readonly toolChoice: LanguageModel.ToolChoice | undefined
+  readonly stopWhen: (call: ToolCall) => boolean
+  readonly tier: QueryTier | undefined
+  readonly concurrency: number
+  readonly chatOptions: Omit<LanguageModel.ChatOptions, "toolChoice" | "tier">
+  /** "wait": a client tool's wait happens inside the run; "pause": the run ends and is resumed. */
+  readonly inputRequired: "wait" | "pause"
+}
+
+export interface Deps {
+  readonly model: LanguageModel.Service
+  readonly toolbox: Toolbox.Service
+  readonly emit: (event: AgentEvent) => Effect.Effect<unknown>
+}
+
+/** Where a run stands between steps. */
+export interface State {
+  readonly context: ExecutionContext
+  readonly messages: Array<Message>
+  /** Model calls made with tools offered so far. */
+  step: number
+  usage: Usage
+  /** Consecutive failures per identical call (name and arguments). */
+  readonly failures: Map<string, number>
+}
+
+/** How a run ended. */
+export type Outcome =
+  | { readonly _tag: "Completed"; readonly content: string }
+  | {
+    readonly _tag: "Paused"
+    readonly toolCalls: ReadonlyArray<ToolCall>
+    readonly waiting: ReadonlyArray<string>
+    readonly results: Record<string, Message>
+  }
+
+/** Whether the same call failing this many times in a row stops the run. */
+const maxRepeatedFailures = 3
+
+const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
+
+const base = (context: ExecutionContext, timestamp: string) => ({
+  contextId: context.contextId,
+  taskId: context.taskId,
+  timestamp
+})
+
+/** Emits a `task-status` event. */
+export const emitStatus = (deps: Deps, context: ExecutionContext, status: TaskState, message?: string) =>
+  Effect.flatMap(now, (timestamp) =>
+    deps.emit(
+      new TaskStatusEvent({ ...base(context, timestamp), status, ...(message !== undefined ? { message } : {}) })
+    ))
+
+/** Ends a run as failed: a `task-status` event, then the error. */
+export const failRun = (deps: Deps, context: ExecutionContext, error: AgentError) =>
+  Effect.zipRight(emitStatus(deps, context, "failed", error.message), Effect.fail(error))
+
+const modelFailure = (context: ExecutionContext, error: ProviderError | RoutingError): AgentError =>
+  new AgentError({
+    reason: error._tag === "RoutingError" ? "NoProvider" : "ModelFailed",
+    contextId: context.contextId,
+    taskId: context.taskId,
+    message: error._tag === "RoutingError"
+      ? `No model provider could serve the request: ${error.message}`
+      : `The model call failed (${error.providerId}: ${error.reason}): ${error.message}`,
+    cause: error
+  })
+
+interface StepResult {
+  readonly text: string
+  readonly toolCalls: ReadonlyArray<ToolCall>
+  readonly usage: Usage
+  readonly finishReason: FinishReason
+  readonly tier: QueryTier | undefined
+  readonly provider: string | undefined
+  readonly model: string | undefined
+}
+
+const nextTier: Record<QueryTier, QueryTier | undefined> = {
+  simple: "moderate",
+  moderate: "complex",
+  complex: "reasoning",
+  reasoning: undefined
+}
+
+/**
+ * One model call, streamed into events. A stall (timeout) before any text reached the caller is
+ * escalated once to the next tier up, when the router chose the tier itself.
+ */
+const callModel = (
+  state: State,
+  settings: Settings,
+  deps: Deps,
+  tools: ReadonlyArray<ToolDefinition>,
+  forcedTier: QueryTier | undefined
+): Effect.Effect<StepResult, ProviderError | RoutingError> =>
+  Effect.suspend(() => {
+    let text = ""
+    const toolCalls: Array<ToolCall> = []
+    let usage: Usage = {}
+    let finishReason: FinishReason = "other"
+    let tier: QueryTier | undefined
+    let provider: string | undefined
+    let model: string | undefined
+    let forced = false
+    const options: LanguageModel.ChatOptions = {
+      ...settings.chatOptions,
+      ...(tools.length > 0 && settings.toolChoice !== undefined ? { toolChoice: settings.toolChoice } : {}),
+      ...(forcedTier !== undefined ? { tier: forcedTier } : {})
+    }
+    return deps.model.stream(state.messages, tools, options).pipe(
+      Stream.runForEach((chunk): Effect.Effect<unknown> => {
+        switch (chunk._tag) {
+          case "text-delta":
+            text += chunk.delta
+            return Effect.flatMap(now, (timestamp) =>
+              deps.emit(new ContentDeltaEvent({ ...base(state.context, timestamp), delta: chunk.delta })))
+          case "route":
+            tier = chunk.tier
+            provider = chunk.provider
+            forced = chunk.forced
+            return Effect.flatMap(now, (timestamp) =>
+              deps.emit(
+                new RouteSelectedEvent({
+                  ...base(state.context, timestamp),
+                  tier: chunk.tier,
+                  provider: chunk.provider,
+                  score: chunk.score,
+                  signals: chunk.signals,
+                  forced: chunk.forced,
+                  fallbacksTried: chunk.fallbacksTried
+                })
+              ))
+          case "tool-call-end":
+            toolCalls.push(chunk.toolCall)
+            return Effect.void
+          case "usage":
+            usage = addUsage(usage, chunk.usage)
+            return Effect.void
+          case "finish":
+            finishReason = chunk.finishReason
+            model = chunk.model
+            return Effect.void
+          default:
+            return Effect.void
+        }
+      }),
+      Effect.map((): StepResult => ({ text, toolCalls, usage, finishReason, tier, provider, model })),
+      Effect.catchAll((error) => {
+        const escalateTo = tier !== undefined && !forced ? nextTier[tier] : undefined
+        return error._tag === "ProviderError" && error.reason === "Timeout" && text === "" && escalateTo !== undefined
+          ? Effect.zipRight(
+            Effect.logWarning(`Model stalled on tier ${tier}; escalating to ${escalateTo}`),
+            callModel(state, settings, deps, tools, escalateTo)
+          )
+          : Effect.fail(error)
+      })
+    )
+  })
+
+const resultText = (result: unknown): string =>
+  typeof result === "string" ? result : JSON.stringify(result) ?? "null"
+
+const errorText = (reason: string, message: string) => `Error (${reason}): ${message}`
+
+/**
+ * Runs a step's tool calls with bounded concurrency and returns, per call id, the tool message
+ * for the model — or `undefined` for a call that is waiting for client input in "pause" mode.
+ * Calls whose arguments could not be decoded are not executed: the model is told what was wrong.
+ */
+const executeCalls = (state: State, settings: Settings, deps: Deps, calls: ReadonlyArray<ToolCall>) =>
+  Effect.gen(function*() {
+    const results = new Map<string, Message | undefined>()
+    const redacted = new Map<string, Record<string, unknown>>()
+    let waitingInline = 0
+    const streams = calls.map((call): Stream.Stream<ToolEvent> => {
+      if (call.argumentsError !== undefined) {
+        return Stream.fromEffect(
+          toolErrorEvent(
+            state.context,
+            call,
+            new ToolError({
+              reason: "InvalidArguments",
+              toolName: call.name,
+              toolCallId: call.id,
+              message: `${call.argumentsError} Call ${call.name} again with a JSON object as arguments.`
+            })
+          )
+        )
+      }
+      const events = deps.toolbox.execute(call, state.context)
+      return settings.inputRequired === "pause"
+        ? Stream.takeUntil(events, (event) => event.type === "tool-input-required")
+        : events
+    })
+    yield* Stream.mergeAll(streams, { concurrency: settings.concurrency }).pipe(
+      Stream.runForEach((event) => {
+        let status: Effect.Effect<unknown> = Effect.void
+        switch (event.type) {
+          case "tool-start":
+            redacted.set(event.toolCallId, event.arguments)
+            break
+          case "tool-complete":
+            results.set(event.toolCallId, toolResult(event.toolCallId, event.toolName, resultText(event.result)))
+            if (waitingInline > 0 && --waitingInline === 0) status = emitStatus(deps, state.context, "working")
+            break
+          case "tool-error":
+            results.set(event.toolCallId, toolResult(event.toolCallId, event.toolName, errorText(event.reason, event.error)))
+            if (waitingInline > 0 && --waitingInline === 0) status = emitStatus(deps, state.context, "working")
+            break
+          case "tool-input-required":
+            if (settings.inputRequired === "pause") {
+              results.set(event.toolCallId, undefined)
+            } else if (waitingInline++ === 0) {
+              status = emitStatus(deps, state.context, "waiting-input", `Waiting for the client to run ${event.toolName}`)
+            }
+            break
+          default:
+            break
+        }
+        return Effect.zipRight(deps.emit(event), status)
+      })
+    )
+    return { results, redacted }
+  })
+
+/**
+ * Counts identical failing calls; succeeds with a message when one failed too often in a row.
+ */
+const trackFailures = (
+  state: State,
+  calls: ReadonlyArray<ToolCall>,
+  results: ReadonlyMap<string, Message | undefined>
+): string | undefined => {
+  for (const call of calls) {
+    const key = `${call.name}\u0000${JSON.stringify(call.arguments)}\u0000${call.argumentsError ?? ""}`
+    const content = results.get(call.id)?.content
+    if (content !== undefined && content.startsWith("Error (")) {
+      const count = (state.failures.get(key) ?? 0) + 1
+      state.failures.set(key, count)
+      if (count >= maxRepeatedFailures) {
+        return `Stopped: ${call.name} failed ${count} times in a row with the same arguments (${content}).`
+      }
+    } else {
+      state.failures.delete(key)
+    }
+  }
+  return undefined
+}
+
+/**
+ * Replaces the arguments of the assistant's tool calls with the redacted copies the tools
+ * reported in `tool-start`, so sensitive values do not stay in the history.
+ */
+const redactCalls = (calls: ReadonlyArray<ToolCall>, redacted: ReadonlyMap<string, Record<string, unknown>>) =>
+  calls.map((call) => {
+    const args = redacted.get(call.id)
+    return args === undefined || args === call.arguments ? call : { ...call, arguments: args }
+  })
+
+/**
+ * Appends the results of a step's calls in call order.
+ */
+export const appendResults = (
+  messages: Array<Message>,
+  calls: ReadonlyArray<ToolCall>,
+  results: Record<string, Message> | ReadonlyMap<string, Message | undefined>
+) => {
+  for (const call of calls) {
+    const message = results instanceof Map ? results.get(call.id) : (results as Record<string, Message>)[call.id]
+    messages.push(
+      message ?? toolResult(call.id, call.name, errorText("ExecutionFailed", "the tool ended without a result"))
+    )
+  }
+}
+
+/**
+ * Runs steps until the model answers without tools, `maxSteps` is reached (then one last call
+ * without tools produces the answer), a `stopWhen` tool is called, or a client tool must wait
+ * ("pause" mode).
+ */
+export const runSteps = (
+  state: State,
+  settings: Settings,
+  deps: Deps
+): Effect.Effect<Outcome, AgentError> =>
+  Effect.gen(function*() {
+    const tools = yield* deps.toolbox.getTools.pipe(
+      Effect.mapError((error) =>
+        new AgentError({
+          reason: "ToolsUnavailable",
+          contextId: state.context.contextId,
+          taskId: state.context.taskId,
+          message: `The tools could not be listed: ${error.message}`,
+          cause: error
+        })
+      ),
+      Effect.catchAll((error) => failRun(deps, state.context, error))
+    )
+    while (true) {
+      const final = state.step >= settings.maxSteps
+      const offered = final ? [] : tools
+      const result = yield* callModel(state, settings, deps, offered, settings.tier).pipe(
+        Effect.withSpan("Agent.step", { attributes: { step: state.step + 1, tools: offered.length } }),
+        Effect.catchAll((error) => failRun(deps, state.context, modelFailure(state.context, error)))
+      )
+      if (!final) state.step++
+      state.usage = addUsage(state.usage, result.usage)
+      const timestamp = yield* now
+      yield* deps.emit(
+        new ContentCompleteEvent({
+          ...base(state.context, timestamp),
+          content: result.text,
+          ...(result.toolCalls.length > 0 ? { toolCalls: result.toolCalls } : {}),
+          finishReason: result.finishReason
+        })
+      )
+      yield* deps.emit(
+        new LlmUsageEvent({
+          ...base(state.context, timestamp),
+          step: state.step,
+          usage: result.usage,
+          ...(result.provider !== undefined ? { provider: result.provider } : {}),
+          ...(result.model !== undefined ? { model: result.model } : {})
+        })
+      )
+      if (result.toolCalls.length === 0 || final) {
+        state.messages.push({ role: "assistant", content: result.text })
+        return { _tag: "Completed", content: result.text } as const
+      }
+      const { redacted, results } = yield* executeCalls(state, settings, deps, result.toolCalls)
+      const calls = redactCalls(result.toolCalls, redacted)
+      state.messages.push({ role: "assistant", content: result.text, toolCalls: calls })
+      const waiting = calls.filter((call) => results.has(call.id) && results.get(call.id) === undefined)
+      if (waiting.length > 0) {
+        const done: Record<string, Message> = {}
+        for (const [id, message] of results) if (message !== undefined) done[id] = message
+        return { _tag: "Paused", toolCalls: calls, waiting: waiting.map((call) => call.id), results: done } as const
+      }
+      appendResults(state.messages, calls, results)
+      const repeated = trackFailures(state, calls, results)
+      if (repeated !== undefined) {
+        return yield* failRun(
+          deps,
+          state.context,
+          new AgentError({
+            reason: "RepeatedToolFailure",
+            contextId: state.context.contextId,
+            taskId: state.context.taskId,
+            message: repeated
+          })
+        )
+      }
+      if (calls.some(settings.stopWhen)) {
+        return { _tag: "Completed", content: result.text } as const
+      }
+    }
+  })
+
+/** Emits the closing `task-status` and `task-complete` of a completed run. */
+export const complete = (state: State, deps: Deps, content: string) =>
+  Effect.gen(function*() {
+    yield* emitStatus(deps, state.context, "completed")
+    const timestamp = yield* now
+    yield* deps.emit(
+      new TaskCompleteEvent({ ...base(state.context, timestamp), content, steps: state.step, usage: state.usage })
+    )
+  })
