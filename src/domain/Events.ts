@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import { ToolErrorReason } from "./Errors.js"
 import { FinishReason, QueryTier, RouteAttempt, ToolCall, Usage } from "./Message.js"
 
 const base = {
@@ -55,7 +56,7 @@ export class ToolCompleteEvent extends Schema.Class<ToolCompleteEvent>("ToolComp
 export class ToolErrorEvent extends Schema.Class<ToolErrorEvent>("ToolErrorEvent")({
   type: Schema.tag("tool-error"),
   ...toolBase,
-  reason: Schema.String,
+  reason: ToolErrorReason,
   error: Schema.String
 }) {}
 
@@ -160,5 +161,5 @@ export const AgentEvent = Schema.Union(
 )
 export type AgentEvent = typeof AgentEvent.Type
 
-/** The current time as the events' timestamp format. @since 0.1.0 */
+/** A time in epoch milliseconds in the events' timestamp format (ISO-8601). @since 0.1.0 */
 export const timestampOf = (millis: number): string => new Date(millis).toISOString()

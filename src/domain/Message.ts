@@ -26,6 +26,10 @@ export const ToolCall = Schema.Struct({
 })
 export type ToolCall = typeof ToolCall.Type
 
+/** Who speaks a message. @since 0.1.0 */
+export const Role = Schema.Literal("system", "user", "assistant", "tool")
+export type Role = typeof Role.Type
+
 /**
  * A message of the conversation (seed 003). `toolCalls` appear on assistant messages,
  * `toolCallId` on tool messages. `content` is a string today; content parts (images) would be
@@ -33,9 +37,6 @@ export type ToolCall = typeof ToolCall.Type
  *
  * @since 0.1.0
  */
-export const Role = Schema.Literal("system", "user", "assistant", "tool")
-export type Role = typeof Role.Type
-
 export const Message = Schema.Struct({
   role: Role,
   content: Schema.String,
@@ -140,18 +141,24 @@ export type LLMResponse = typeof LLMResponse.Type
  * @since 0.1.0
  */
 export const TextDelta = Schema.TaggedStruct("text-delta", { delta: Schema.String })
+/** Reasoning text some models stream beside the answer. @since 0.1.0 */
 export const ReasoningDelta = Schema.TaggedStruct("reasoning-delta", { delta: Schema.String })
+/** The first fragment of a streamed tool call: its id and name. @since 0.1.0 */
 export const ToolCallStart = Schema.TaggedStruct("tool-call-start", {
   index: Schema.Number,
   id: Schema.String,
   name: Schema.String
 })
+/** A fragment of a streamed tool call's argument text. @since 0.1.0 */
 export const ToolCallDelta = Schema.TaggedStruct("tool-call-delta", {
   index: Schema.Number,
   argumentsDelta: Schema.String
 })
+/** A streamed tool call, assembled and decoded. @since 0.1.0 */
 export const ToolCallEnd = Schema.TaggedStruct("tool-call-end", { index: Schema.Number, toolCall: ToolCall })
+/** Token usage, reported once per answer (OpenAI sends it after the finish reason). @since 0.1.0 */
 export const UsageChunk = Schema.TaggedStruct("usage", { usage: Usage })
+/** The end of an answer: why it stopped, the model that answered, response metadata. @since 0.1.0 */
 export const Finish = Schema.TaggedStruct("finish", {
   finishReason: FinishReason,
   model: Schema.optional(Schema.String),
@@ -188,6 +195,7 @@ export const RouteChunk = Schema.TaggedStruct("route", {
   fallbacksTried: Schema.Array(RouteAttempt)
 })
 
+/** Any streamed part of an answer. @since 0.1.0 */
 export const ChatChunk = Schema.Union(
   TextDelta,
   ReasoningDelta,
