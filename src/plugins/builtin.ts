@@ -24,9 +24,9 @@ import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { Service as ConfigService } from "../config/ConfigManager.js"
+import { HttpUrl } from "../config/KernelConfig.js"
 import { PluginError } from "../domain/Errors.js"
 import type { QueryTier } from "../domain/Message.js"
-import * as Bedrock from "../providers/Bedrock.js"
 import * as OpenAiCompatible from "../providers/OpenAiCompatible.js"
 import { withResilience, type ResilienceOptions } from "../providers/Resilience.js"
 import { buildProviderKeyName, SecretsManager, type Service as SecretsService } from "../secrets/SecretsManager.js"
@@ -99,14 +99,12 @@ const openAiCompatiblePlugin = (options: {
       config,
       parameters: (options.keyRequired
         ? Schema.Struct({
-          apiKey: Schema.NonEmptyTrimmedString.annotations({ description: `${options.name} API key` }),
+          apiKey: credentialField(`${options.name} API key`),
           model: modelField(options.defaultModel),
           baseUrl: baseUrlField
         })
         : Schema.Struct({
-          apiKey: Schema.optional(
-            Schema.NonEmptyTrimmedString.annotations({ description: `${options.name} API key (optional)` })
-          ),
+          apiKey: Schema.optional(credentialField(`${options.name} API key (optional)`)),
           model: modelField(options.defaultModel),
           baseUrl: baseUrlField
         })) as Schema.Schema<PairArgs, unknown>,
@@ -175,6 +173,8 @@ export const bedrock: ProviderPlugin = {
       const credentials = Option.isSome(accessKeyId) && Option.isSome(secretAccessKey)
         ? { credentials: { accessKeyId: accessKeyId.value, secretAccessKey: secretAccessKey.value } }
         : {}
+      // Loaded on first use: the AWS SDK costs most of a second to import.
+      const Bedrock = yield* Effect.promise(() => import("../providers/Bedrock.js"))
       const raw = yield* Bedrock.make({
         model,
         ...(region !== undefined ? { region } : {}),
@@ -194,8 +194,8 @@ export const bedrock: ProviderPlugin = {
       parameters: Schema.Struct({
         model: modelField("anthropic.claude-3-5-haiku-20241022-v1:0"),
         baseUrl: baseUrlField,
-        accessKeyId: Schema.optional(Schema.NonEmptyTrimmedString.annotations({ description: "AWS access key id (omit to use the default credential chain)" })),
-        secretAccessKey: Schema.optional(Schema.NonEmptyTrimmedString.annotations({ description: "AWS secret access key" })),
+        accessKeyId: Schema.optional(credentialField("AWS access key id (omit to use the default credential chain)")),
+        secretAccessKey: Schema.optional(credentialField("AWS secret access key")),
         region: Schema.optional(Schema.NonEmptyTrimmedString.annotations({ description: "AWS region, e.g. us-east-1" }))
       }) as Schema.Schema<PairArgs, unknown>,
       store: (args) =>
@@ -236,8 +236,21 @@ interface PairArgs {
 
 const modelField = (defaultModel: string) =>
   Schema.optional(Schema.NonEmptyTrimmedString.annotations({ description: `Model to use (default ${defaultModel})` }))
+/**
+ * A credential as pasted: surrounding whitespace is trimmed rather than refused, because a
+ * refusal would quote the value in the error.
+ */
+const credentialField = (description: string) =>
+  Schema.transform(Schema.String.annotations({ description }), Schema.NonEmptyTrimmedString, {
+    strict: true,
+    decode: (text) => text.trim(),
+    encode: (text) => text
+  })
+/** Checked here, before anything is stored, so a bad URL cannot leave a half-done pairing. */
 const baseUrlField = Schema.optional(
-  Schema.String.annotations({ description: "Base URL of the API (for proxies and self-hosted servers)" })
+  Schema.String.annotations({ description: "Base URL of the API (for proxies and self-hosted servers)" }).pipe(
+    Schema.filter((text) => text === "" || Schema.is(HttpUrl)(text) || `must be an http(s) URL such as "http://127.0.0.1:4000", got ${JSON.stringify(text)}`)
+  )
 )
 
 const pairingTools = (options: {
@@ -263,7 +276,7 @@ const pairingTools = (options: {
     handler: (args) =>
       Effect.gen(function*() {
         yield* options.store(args).pipe(Effect.catchAll(fail("storing the credentials")))
-        const model = args.model ?? options.defaultModel
+        const model = args.model ?? (yield* readString(config, `providers.${id}.model`)) ?? options.defaultModel
         yield* config.set(`providers.${id}.model`, model).pipe(Effect.catchAll(fail("setting the model")))
         if (args.baseUrl !== undefined && args.baseUrl !== "") {
           yield* config.set(`providers.${id}.baseUrl`, args.baseUrl).pipe(Effect.catchAll(fail("setting the base URL")))

@@ -1,0 +1,17 @@
+// Typed, dotted configuration with change notifications.
+import { Console, Effect, Queue } from "effect"
+import { ConfigManager } from "effect-agent-kernel"
+
+export const program = Effect.gen(function*() {
+  const config = yield* ConfigManager.ConfigManager
+  const changes = yield* config.subscribe
+  yield* config.set("routing.tierMapping.complex", "openai")
+  const complex = yield* config.get("routing.tierMapping.complex")
+  const simple = yield* config.get("routing.tierMapping.simple") // a documented default
+  const rejected = yield* Effect.flip(config.set("plugins.enabled", "openai")) // must be a list
+  yield* Console.log(`complex → ${complex.pipe(String)}, simple → ${simple.pipe(String)}`)
+  yield* Console.log(`rejected: ${rejected.message}`)
+  return { changes: yield* Queue.takeAll(changes), rejected }
+}).pipe(Effect.scoped, Effect.provide(ConfigManager.layerMemory()))
+
+if (import.meta.url === `file://${process.argv[1]}`) Effect.runPromise(program)
