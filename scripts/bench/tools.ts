@@ -1,0 +1,196 @@
+/**
+ * Tool benchmarks, in one run (`npx tsx scripts/bench/tools.ts`):
+ *
+ * (a) `tools/call` latency of server-everything's `echo` over Streamable HTTP on 127.0.0.1,
+ *     through `McpToolProvider` and through the raw SDK `Client` on the same server, measured in
+ *     interleaved rounds so drift hits both alike (target: ours ≤ 1.1× the raw client). A third
+ *     row wraps the raw call in the cheapest two-event `Stream`, which separates what the
+ *     `Stream<ToolEvent>` contract itself costs from what the provider adds.
+ * (b) the cost per event of 10,000 local tool calls through `Toolbox` (µs per event), beside a
+ *     plain async function that builds the same two events (the floor of any implementation).
+ *
+ * Options: `--calls N` (default 1000), `--local N` (default 10000).
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as ExecutionContext from "../../src/domain/ExecutionContext.js"
+import { localTools, tool } from "../../src/tools/LocalTools.js"
+import * as McpTools from "../../src/tools/McpTools.js"
+import * as Toolbox from "../../src/tools/Toolbox.js"
+import { everythingHttp } from "../../test/peers/McpServers.js"
+
+const flag = (name: string, fallback: number): number => {
+  const at = process.argv.indexOf(`--${name}`)
+  const value = at >= 0 ? Number(process.argv[at + 1]) : fallback
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number`)
+  return value
+}
+
+const CALLS = flag("calls", 1_000)
+const LOCAL_CALLS = flag("local", 10_000)
+const WARM_UP = 100
+const ROUNDS = 10
+
+interface Summary {
+  readonly mean: number
+  readonly p50: number
+  readonly p99: number
+  /** Client CPU per call (set by the caller). */
+  readonly cpu?: number
+}
+
+const summarize = (samples: ReadonlyArray<number>): Summary => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+  return { mean: sorted.reduce((sum, x) => sum + x, 0) / sorted.length, p50: at(0.5), p99: at(0.99) }
+}
+
+const ms = (x: number) => `${x.toFixed(3)} ms`
+const ratio = (ours: number, peer: number) => `${(ours / peer).toFixed(3)}×`
+
+const context = ExecutionContext.make({ contextId: "bench", taskId: "bench", agentId: "bench" })
+
+const mcpLatency = Effect.gen(function*() {
+  const { url } = yield* everythingHttp
+  const raw = new Client({ name: "bench-raw", version: "1.0.0" })
+  yield* Effect.acquireRelease(
+    Effect.promise(() => raw.connect(new StreamableHTTPClientTransport(new URL(url)))),
+    () => Effect.promise(() => raw.close())
+  )
+  const provider = yield* McpTools.make({ serverId: "everything", serverUrl: url })
+
+  const rawCall = Effect.promise(() => raw.callTool({ name: "echo", arguments: { message: "bench" } }))
+  // The raw call inside the cheapest two-event Stream: what any provider honouring the
+  // `Stream<ToolEvent>` contract pays before doing anything of its own.
+  const rawInStream = Stream.runDrain(Stream.concat(Stream.succeed("start"), Stream.fromEffect(rawCall)))
+  const ourCall = Stream.runDrain(provider.execute({ id: "bench", name: "echo", arguments: { message: "bench" } }, context))
+  const variants = { ours: ourCall, raw: rawCall, rawInStream } as const
+  type Variant = keyof typeof variants
+
+  // This process's CPU time per call: unlike wall time, it barely moves when other processes
+  // compete for the machine, so it shows the client-side cost even on a busy host.
+  const samples: Record<Variant, Array<number>> = { ours: [], raw: [], rawInStream: [] }
+  const cpuMs: Record<Variant, number> = { ours: 0, raw: 0, rawInStream: 0 }
+  const block = (variant: Variant, n: number, record: boolean) =>
+    Effect.gen(function*() {
+      const before = process.cpuUsage()
+      for (let i = 0; i < n; i++) {
+        const started = performance.now()
+        yield* variants[variant]
+        if (record) samples[variant].push(performance.now() - started)
+      }
+      const used = process.cpuUsage(before)
+      if (record) cpuMs[variant] += (used.user + used.system) / 1_000
+    })
+
+  for (const variant of Object.keys(variants) as Array<Variant>) yield* block(variant, WARM_UP, false)
+  const perRound = Math.ceil(CALLS / ROUNDS)
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const variant of Object.keys(variants) as Array<Variant>) yield* block(variant, perRound, true)
+  }
+  const result = (variant: Variant) => ({
+    ...summarize(samples[variant]),
+    cpu: cpuMs[variant] / samples[variant].length
+  })
+  return { ours: result("ours"), raw: result("raw"), rawInStream: result("rawInStream"), calls: samples.ours.length }
+}).pipe(Effect.scoped)
+
+interface LocalRun {
+  readonly events: number
+  readonly wallMs: number
+  readonly cpuMs: number
+}
+
+const toolboxCost = Effect.gen(function*() {
+  const echo = tool({
+    name: "echo",
+    description: "Echoes text",
+    parameters: Schema.Struct({ text: Schema.String }),
+    handler: ({ text }) => Effect.succeed({ text })
+  })
+  const toolbox = yield* Toolbox.make([localTools([echo])])
+  const call = { id: "bench", name: "echo", arguments: { text: "bench" } }
+  let events = 0
+  const once = Stream.runForEach(toolbox.execute(call, context), () =>
+    Effect.sync(() => {
+      events++
+    }))
+  yield* Effect.repeatN(once, 999)
+  events = 0
+  const cpuBefore = process.cpuUsage()
+  const started = performance.now()
+  yield* Effect.repeatN(once, LOCAL_CALLS - 1)
+  const wallMs = performance.now() - started
+  const cpu = process.cpuUsage(cpuBefore)
+  return { events, wallMs, cpuMs: (cpu.user + cpu.system) / 1_000 } satisfies LocalRun
+})
+
+/** The floor: the same two events built by a plain async function, as a Promise-based provider would. */
+const plainCost = async (): Promise<LocalRun> => {
+  const handler = async (args: { text: string }) => ({ text: args.text })
+  const execute = async (call: { id: string; name: string; arguments: { text: string } }, emit: (e: unknown) => void) => {
+    const base = { contextId: context.contextId, taskId: context.taskId, toolCallId: call.id, toolName: call.name }
+    emit({ type: "tool-start", ...base, timestamp: new Date().toISOString(), arguments: call.arguments })
+    const result = await handler(call.arguments)
+    emit({ type: "tool-complete", ...base, timestamp: new Date().toISOString(), result })
+  }
+  let events = 0
+  const emit = () => {
+    events++
+  }
+  const call = { id: "bench", name: "echo", arguments: { text: "bench" } }
+  for (let i = 0; i < 1_000; i++) await execute(call, emit)
+  events = 0
+  const cpuBefore = process.cpuUsage()
+  const started = performance.now()
+  for (let i = 0; i < LOCAL_CALLS; i++) await execute(call, emit)
+  const wallMs = performance.now() - started
+  const cpu = process.cpuUsage(cpuBefore)
+  return { events, wallMs, cpuMs: (cpu.user + cpu.system) / 1_000 }
+}
+
+const main = Effect.gen(function*() {
+  console.log(`(a) tools/call 'echo' on server-everything over Streamable HTTP, ${CALLS} sequential calls each`)
+  const latency = yield* mcpLatency
+  const row = (cells: ReadonlyArray<string>) => cells.map((cell, i) => (i === 0 ? cell.padEnd(34) : cell.padStart(13))).join("")
+  const figures = (s: Summary) => [ms(s.mean), ms(s.p50), ms(s.p99), ms(s.cpu ?? 0)]
+  const ratios = (a: Summary, b: Summary) => [
+    ratio(a.mean, b.mean),
+    ratio(a.p50, b.p50),
+    ratio(a.p99, b.p99),
+    ratio(a.cpu ?? 0, b.cpu ?? 1)
+  ]
+  console.log(`    ${row(["", "mean", "p50", "p99", "client CPU"])}`)
+  console.log(`    ${row(["McpToolProvider (ours)", ...figures(latency.ours)])}`)
+  console.log(`    ${row(["raw SDK Client (peer)", ...figures(latency.raw)])}`)
+  console.log(`    ${row(["raw Client in a 2-event Stream", ...figures(latency.rawInStream)])}`)
+  console.log(`    ${row(["ratio ours / raw", ...ratios(latency.ours, latency.raw)])}`)
+  console.log(`    ${row(["ratio ours / raw in a Stream", ...ratios(latency.ours, latency.rawInStream)])}`)
+
+  console.log(`\n(b) ${LOCAL_CALLS} local tool calls through Toolbox (sequential, tool-start + tool-complete each)`)
+  const toolbox = yield* toolboxCost
+  const plain = yield* Effect.promise(plainCost)
+  const perEvent = (r: LocalRun, key: "wallMs" | "cpuMs") => (r[key] * 1_000) / r.events
+  const line = (label: string, r: LocalRun) =>
+    `    ${label.padEnd(24)}${perEvent(r, "wallMs").toFixed(2).padStart(10)} µs/event wall${
+      perEvent(r, "cpuMs").toFixed(2).padStart(10)
+    } µs/event CPU   (${r.events} events)`
+  console.log(line("Toolbox + localTools", toolbox))
+  console.log(line("plain async function", plain))
+  console.log(
+    `    ${"ratio (ours / plain)".padEnd(24)}${ratio(perEvent(toolbox, "wallMs"), perEvent(plain, "wallMs")).padStart(10)} wall${
+      ratio(perEvent(toolbox, "cpuMs"), perEvent(plain, "cpuMs")).padStart(15)
+    } CPU`
+  )
+})
+
+Effect.runPromise(main).then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
