@@ -129,7 +129,12 @@ const readEnabled = (config: ConfigService) =>
     )
   )
 
+const sameNames = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
+  a.length === b.length && a.every((name, index) => name === b[index])
+
 interface Loaded {
+  /** The `plugins.enabled` list this state was loaded from. */
+  readonly names: ReadonlyArray<string>
   readonly enabled: ReadonlyArray<ProviderPlugin>
   readonly external: ReadonlyArray<ProviderPlugin>
   readonly failures: ReadonlyArray<PluginError>
@@ -164,6 +169,7 @@ export const make = (options: { readonly builtins: ReadonlyArray<ProviderPlugin>
         return Effect.either(found)
       }, { concurrency: 4 })
       const loaded: Loaded = {
+        names,
         enabled: results.flatMap((result) => result._tag === "Right" ? [result.right.plugin] : []),
         external: results.flatMap((result) => result._tag === "Right" && !result.right.builtin ? [result.right.plugin] : []),
         failures: results.flatMap((result) => result._tag === "Left" ? [result.left] : [])
@@ -173,20 +179,35 @@ export const make = (options: { readonly builtins: ReadonlyArray<ProviderPlugin>
     })
 
     const state = yield* Ref.make(yield* load)
-    const reload = Effect.flatMap(load, (loaded) => Ref.set(state, loaded))
+    const reloadLock = yield* Effect.makeSemaphore(1)
+    const reload = reloadLock.withPermits(1)(Effect.flatMap(load, (loaded) => Ref.set(state, loaded)))
+    // Every read checks `plugins.enabled` first, so a change applies to the very next request even
+    // before the change stream below is processed.
+    const current = Effect.gen(function*() {
+      const loaded = yield* Ref.get(state)
+      const names = yield* readEnabled(config)
+      if (sameNames(names, loaded.names)) return loaded
+      return yield* reloadLock.withPermits(1)(Effect.gen(function*() {
+        const again = yield* Ref.get(state)
+        if (sameNames(yield* readEnabled(config), again.names)) return again
+        const fresh = yield* load
+        yield* Ref.set(state, fresh)
+        return fresh
+      }))
+    })
     yield* config.changes.pipe(
       Stream.filter((change) => change.key === "plugins" || change.key.startsWith("plugins.enabled")),
-      Stream.runForEach(() => reload),
+      Stream.runForEach(() => current),
       Effect.forkScoped
     )
 
     const service: Service = {
-      enabled: Effect.map(Ref.get(state), (loaded) => loaded.enabled),
-      known: Effect.map(Ref.get(state), (loaded) => [...options.builtins, ...loaded.external]),
-      failures: Effect.map(Ref.get(state), (loaded) => loaded.failures),
+      enabled: Effect.map(current, (loaded) => loaded.enabled),
+      known: Effect.map(current, (loaded) => [...options.builtins, ...loaded.external]),
+      failures: Effect.map(current, (loaded) => loaded.failures),
       createProvider: (providerId) =>
         Effect.gen(function*() {
-          const loaded = yield* Ref.get(state)
+          const loaded = yield* current
           const plugin = loaded.enabled.find((candidate) => providerIdOf(candidate) === providerId)
           if (plugin === undefined) {
             const failure = loaded.failures.find((error) => error.pluginId === providerId)
@@ -205,7 +226,7 @@ export const make = (options: { readonly builtins: ReadonlyArray<ProviderPlugin>
           )
         }),
       pairingTools: Effect.map(
-        Ref.get(state),
+        current,
         (loaded) =>
           [...options.builtins, ...loaded.external].flatMap((plugin) =>
             plugin.getPairingTools !== undefined ? [plugin.getPairingTools(secrets, config)] : []

@@ -79,6 +79,9 @@ export const candidatesFor = (
 /** Errors before the first chunk that send the request on to the next provider. */
 const movesOn = (error: ProviderError) => error.retryable || error.reason === "Unauthorized" || error.reason === "NotFound"
 
+/** Failures that start a cooldown at once, whatever the recent calls say. */
+const isSevere = (error: ProviderError) => error.reason === "Unauthorized" || error.reason === "NotFound"
+
 /**
  * Builds the routed `LanguageModel`.
  *
@@ -186,6 +189,11 @@ export const make = (options: RouterOptions = {}) =>
               continue
             }
             const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+            if (admission === "probe") {
+              // A probe that ends undecided (the caller stopped reading or was interrupted) must
+              // free the slot, or the provider would stay skipped for good.
+              yield* Scope.addFinalizer(scope, Effect.sync(() => health.releaseProbe(id)))
+            }
             const attempt = yield* Effect.gen(function*() {
               const runtime = yield* providers.runtime(id)
               const service = Context.get(runtime.context, LanguageModel.LanguageModel)
@@ -215,11 +223,15 @@ export const make = (options: RouterOptions = {}) =>
                 Stream.tapError((error) =>
                   Effect.flatMap(now, (at) =>
                     Effect.sync(() =>
-                      health.record(id, at, false, error._tag === "ProviderError" && !error.retryable && error.reason !== "InvalidRequest")
+                      health.record(id, at, false, error._tag === "ProviderError" && isSevere(error))
                     ))
                 ),
                 Stream.onEnd(Effect.flatMap(now, (at) => Effect.sync(() => health.record(id, at, true))))
               )
+            }
+            if (attempt._tag === "Left" && attempt.left._tag === "ProviderError") {
+              // Recorded before the scope closes, so a probe is decided here and not released.
+              health.record(id, yield* now, false, isSevere(attempt.left))
             }
             yield* Scope.close(scope, Exit.void)
             if (attempt._tag === "Right") {
@@ -228,13 +240,12 @@ export const make = (options: RouterOptions = {}) =>
             }
             const error = attempt.left
             if (error._tag === "PluginError") {
-              if (admission === "probe") health.releaseProbe(id)
+              // A provider that could not be built is not cached: it may be enabled any moment.
+              yield* providers.invalidate(id)
               attempts.push({ provider: id, reason: `not loaded: ${error.message}` })
               continue
             }
             if (error._tag === "RoutingError") return yield* Effect.fail(error)
-            const severe = error.reason === "Unauthorized" || error.reason === "NotFound"
-            health.record(id, yield* now, false, severe)
             if (!movesOn(error)) return yield* Effect.fail(error)
             attempts.push({ provider: id, reason: `${error.reason}: ${error.message}` })
           }

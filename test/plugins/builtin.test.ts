@@ -1,0 +1,229 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as ConfigManager from "../../src/config/ConfigManager.js"
+import * as ExecutionContext from "../../src/domain/ExecutionContext.js"
+import type { ToolEvent } from "../../src/domain/Events.js"
+import { bedrock, builtins, litellm, ollama, openai } from "../../src/plugins/builtin.js"
+import { type ProviderPlugin, ProviderPluginSchema } from "../../src/plugins/ProviderPlugin.js"
+import * as SecretsManager from "../../src/secrets/SecretsManager.js"
+import * as Toolbox from "../../src/tools/Toolbox.js"
+
+const KEY = "sk-proj-pairing-test-7c6b5a4d3e2f"
+const context = ExecutionContext.make({ contextId: "ctx", taskId: "task", agentId: "agent" })
+
+const stores = (config: Record<string, unknown> = {}, secrets: Record<string, string> = {}) =>
+  Layer.merge(ConfigManager.layerMemory(config), SecretsManager.layerMemoryWith({ envFallback: false, initial: secrets }))
+
+/** Runs one of a plugin's pairing tools through a Toolbox, as an agent would. */
+const runTool = (plugin: ProviderPlugin, name: string, args: Record<string, unknown>) =>
+  Effect.gen(function*() {
+    const config = yield* ConfigManager.ConfigManager
+    const secrets = yield* SecretsManager.SecretsManager
+    const toolbox = yield* Toolbox.make([plugin.getPairingTools!(secrets, config)])
+    const events = yield* Stream.runCollect(toolbox.execute({ id: "call-1", name, arguments: args }, context))
+    return Chunk.toArray(events) as ReadonlyArray<ToolEvent>
+  })
+
+const outcome = (events: ReadonlyArray<ToolEvent>) => {
+  const last = events[events.length - 1]!
+  if (last.type === "tool-complete") return { ok: true as const, text: String(last.result) }
+  if (last.type === "tool-error") return { ok: false as const, reason: last.reason, text: last.error }
+  throw new Error(`not a terminal event: ${JSON.stringify(last)}`)
+}
+
+const configValue = (key: string) =>
+  Effect.flatMap(ConfigManager.ConfigManager, (config) => Effect.map(config.get(key), Option.getOrUndefined))
+
+const secretValue = (key: string) =>
+  Effect.flatMap(
+    SecretsManager.SecretsManager,
+    (secrets) => Effect.map(secrets.retrieve(key), (value) => Option.getOrUndefined(Option.map(value, Redacted.value)))
+  )
+
+const tierMapping = Effect.all({
+  simple: configValue("routing.tierMapping.simple"),
+  moderate: configValue("routing.tierMapping.moderate"),
+  complex: configValue("routing.tierMapping.complex"),
+  reasoning: configValue("routing.tierMapping.reasoning")
+})
+
+describe("built-in plugins", () => {
+  it("are openai, litellm, bedrock and ollama, each a valid provider plugin", () => {
+    expect(builtins.map((plugin) => plugin.id)).toEqual(["openai", "litellm", "bedrock", "ollama"])
+    for (const plugin of builtins) {
+      expect(Either.isRight(Schema.decodeUnknownEither(ProviderPluginSchema)(plugin)), plugin.id).toBe(true)
+      expect(plugin.type).toBe("provider")
+    }
+  })
+
+  it.effect("each offers <id>_pair and <id>_unpair tools", () =>
+    Effect.gen(function*() {
+      const config = yield* ConfigManager.ConfigManager
+      const secrets = yield* SecretsManager.SecretsManager
+      for (const plugin of builtins) {
+        const tools = yield* plugin.getPairingTools!(secrets, config).getTools
+        expect(tools.map((tool) => tool.name)).toEqual([`${plugin.id}_pair`, `${plugin.id}_unpair`])
+      }
+    }).pipe(Effect.provide(stores())))
+})
+
+describe("openai_pair", () => {
+  it.effect("stores the key, sets model and base URL, enables openai and routes complex and reasoning to it", () =>
+    Effect.gen(function*() {
+      const events = yield* runTool(openai, "openai_pair", { apiKey: KEY, model: "gpt-4.1-mini", baseUrl: "http://127.0.0.1:9999" })
+      const result = outcome(events)
+      expect(result.ok).toBe(true)
+      expect(result.text).toContain("gpt-4.1-mini")
+      expect(yield* secretValue("provider.openai.apiKey")).toBe(KEY)
+      expect(yield* configValue("providers.openai.model")).toBe("gpt-4.1-mini")
+      expect(yield* configValue("providers.openai.baseUrl")).toBe("http://127.0.0.1:9999")
+      expect(yield* configValue("plugins.enabled")).toEqual(["ollama", "openai"])
+      expect(yield* tierMapping).toEqual({ simple: "ollama", moderate: "ollama", complex: "openai", reasoning: "openai" })
+    }).pipe(Effect.provide(stores({ plugins: { enabled: ["ollama"] } }))))
+
+  it.effect("uses the default model when none is given and does not enable openai twice", () =>
+    Effect.gen(function*() {
+      expect(outcome(yield* runTool(openai, "openai_pair", { apiKey: KEY })).ok).toBe(true)
+      expect(outcome(yield* runTool(openai, "openai_pair", { apiKey: KEY })).ok).toBe(true)
+      expect(yield* configValue("providers.openai.model")).toBe("gpt-4.1")
+      expect(yield* configValue("plugins.enabled")).toEqual(["ollama", "openai"])
+    }).pipe(Effect.provide(stores({ plugins: { enabled: ["ollama"] } }))))
+
+  it.effect("never shows the key: tool-start redacts it and the answer does not repeat it", () =>
+    Effect.gen(function*() {
+      const events = yield* runTool(openai, "openai_pair", { apiKey: KEY })
+      expect(events.map((event) => event.type)).toEqual(["tool-start", "tool-complete"])
+      const start = events[0]!
+      expect(start.type === "tool-start" && start.arguments).toEqual({ apiKey: "<redacted>" })
+      expect(JSON.stringify(events)).not.toContain(KEY)
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("stores a key pasted with surrounding whitespace trimmed, without showing it", () =>
+    Effect.gen(function*() {
+      const events = yield* runTool(openai, "openai_pair", { apiKey: `  ${KEY}\n` })
+      expect(outcome(events).ok).toBe(true)
+      expect(yield* secretValue("provider.openai.apiKey")).toBe(KEY)
+      expect(JSON.stringify(events)).not.toContain(KEY)
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("without an apiKey fails with InvalidArguments and changes nothing", () =>
+    Effect.gen(function*() {
+      const result = outcome(yield* runTool(openai, "openai_pair", { model: "gpt-4.1" }))
+      expect(result).toMatchObject({ ok: false, reason: "InvalidArguments" })
+      expect(result.text).toContain("apiKey")
+      expect(yield* configValue("providers.openai.model")).toBeUndefined()
+      expect(yield* configValue("plugins.enabled")).toEqual(["ollama"])
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("refuses a base URL that is not an http(s) URL before storing anything, and the error hides the key", () =>
+    Effect.gen(function*() {
+      const events = yield* runTool(openai, "openai_pair", { apiKey: KEY, baseUrl: "api.openai.com" })
+      const result = outcome(events)
+      expect(result).toMatchObject({ ok: false, reason: "InvalidArguments" })
+      expect(result.text).toContain("baseUrl")
+      expect(JSON.stringify(events)).not.toContain(KEY)
+      expect(yield* secretValue("provider.openai.apiKey")).toBeUndefined()
+      expect(yield* configValue("plugins.enabled")).toEqual(["ollama"])
+      expect(yield* configValue("routing.tierMapping.complex")).toBe("ollama")
+    }).pipe(Effect.provide(stores())))
+})
+
+describe("litellm_pair and ollama_pair", () => {
+  it.effect("litellm pairs without a key and takes moderate, complex and reasoning", () =>
+    Effect.gen(function*() {
+      expect(outcome(yield* runTool(litellm, "litellm_pair", { baseUrl: "http://127.0.0.1:4000" })).ok).toBe(true)
+      expect(yield* tierMapping).toEqual({ simple: "ollama", moderate: "litellm", complex: "litellm", reasoning: "litellm" })
+      expect(yield* secretValue("provider.litellm.apiKey")).toBeUndefined()
+      expect(yield* configValue("providers.litellm.model")).toBe("gpt-4o-mini")
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("ollama takes simple and moderate, and stores a cloud key when given one", () =>
+    Effect.gen(function*() {
+      const events = yield* runTool(ollama, "ollama_pair", { apiKey: KEY, model: "llama3.3" })
+      expect(outcome(events).ok).toBe(true)
+      expect(JSON.stringify(events)).not.toContain(KEY)
+      expect(yield* secretValue("provider.ollama.apiKey")).toBe(KEY)
+      expect(yield* tierMapping).toEqual({ simple: "ollama", moderate: "ollama", complex: "openai", reasoning: "openai" })
+    }).pipe(Effect.provide(stores({
+      plugins: { enabled: ["openai"] },
+      routing: { tierMapping: { simple: "openai", moderate: "openai", complex: "openai", reasoning: "openai" } }
+    }))))
+})
+
+describe("<id>_unpair", () => {
+  it.effect("disables the plugin, points its tiers back at the default provider and keeps the key", () =>
+    Effect.gen(function*() {
+      yield* runTool(openai, "openai_pair", { apiKey: KEY })
+      const result = outcome(yield* runTool(openai, "openai_unpair", {}))
+      expect(result.ok).toBe(true)
+      expect(result.text).toContain("complex, reasoning")
+      expect(yield* configValue("plugins.enabled")).toEqual(["ollama"])
+      expect(yield* tierMapping).toEqual({ simple: "ollama", moderate: "ollama", complex: "ollama", reasoning: "ollama" })
+      expect(yield* secretValue("provider.openai.apiKey")).toBe(KEY)
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("with deleteKey also deletes the provider's stored key, and only its own", () =>
+    Effect.gen(function*() {
+      yield* runTool(openai, "openai_pair", { apiKey: KEY })
+      const events = yield* runTool(openai, "openai_unpair", { deleteKey: true })
+      expect(outcome(events).ok).toBe(true)
+      expect(JSON.stringify(events)).not.toContain(KEY)
+      expect(yield* secretValue("provider.openai.apiKey")).toBeUndefined()
+      expect(yield* secretValue("provider.litellm.apiKey")).toBe("sk-litellm-other-key-0000")
+    }).pipe(Effect.provide(stores({}, { "provider.litellm.apiKey": "sk-litellm-other-key-0000" }))))
+
+  it.effect("points tiers at routing.defaultProvider when it is set", () =>
+    Effect.gen(function*() {
+      yield* runTool(openai, "openai_pair", { apiKey: KEY })
+      yield* runTool(openai, "openai_unpair", {})
+      expect(yield* tierMapping).toEqual({ simple: "ollama", moderate: "ollama", complex: "litellm", reasoning: "litellm" })
+    }).pipe(Effect.provide(stores({ routing: { defaultProvider: "litellm" } }))))
+
+  it.effect("unpairing the default provider itself points its tiers at openai", () =>
+    Effect.gen(function*() {
+      yield* runTool(ollama, "ollama_pair", {})
+      yield* runTool(ollama, "ollama_unpair", {})
+      expect(yield* tierMapping).toEqual({ simple: "openai", moderate: "openai", complex: "openai", reasoning: "openai" })
+      expect(yield* configValue("plugins.enabled")).toEqual([])
+    }).pipe(Effect.provide(stores())))
+})
+
+describe("bedrock", () => {
+  const accessKeyId = "AKIAPAIRINGTEST0001"
+  const secretAccessKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPAIRINGKEY"
+
+  it.effect("bedrock_pair stores accessKeyId and secretAccessKey in the secrets and the region in the config, showing neither", () =>
+    Effect.gen(function*() {
+      const events = yield* runTool(bedrock, "bedrock_pair", { accessKeyId, secretAccessKey, region: "eu-west-1" })
+      expect(outcome(events).ok).toBe(true)
+      const start = events[0]!
+      expect(start.type === "tool-start" && start.arguments).toEqual({
+        accessKeyId: "<redacted>",
+        secretAccessKey: "<redacted>",
+        region: "eu-west-1"
+      })
+      const shown = JSON.stringify(events)
+      expect(shown).not.toContain(accessKeyId)
+      expect(shown).not.toContain(secretAccessKey)
+      expect(yield* secretValue("provider.bedrock.accessKeyId")).toBe(accessKeyId)
+      expect(yield* secretValue("provider.bedrock.secretAccessKey")).toBe(secretAccessKey)
+      expect(yield* configValue("providers.bedrock.region")).toBe("eu-west-1")
+      expect(yield* configValue("plugins.enabled")).toEqual(["ollama", "bedrock"])
+      expect(yield* tierMapping).toEqual({ simple: "ollama", moderate: "ollama", complex: "bedrock", reasoning: "bedrock" })
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("bedrock_unpair with deleteKey deletes both stored credentials", () =>
+    Effect.gen(function*() {
+      yield* runTool(bedrock, "bedrock_pair", { accessKeyId, secretAccessKey })
+      yield* runTool(bedrock, "bedrock_unpair", { deleteKey: true })
+      expect(yield* secretValue("provider.bedrock.accessKeyId")).toBeUndefined()
+      expect(yield* secretValue("provider.bedrock.secretAccessKey")).toBeUndefined()
+    }).pipe(Effect.provide(stores())))
+})
