@@ -25,9 +25,10 @@ import * as Layer from "effect/Layer"
 import * as LayerMap from "effect/LayerMap"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { ConfigManager } from "../config/ConfigManager.js"
+import { type ConfigChange, ConfigManager } from "../config/ConfigManager.js"
 import { type ProviderError, RoutingError } from "../domain/Errors.js"
 import type { ChatChunk, QueryTier, RouteAttempt } from "../domain/Message.js"
 import { PluginRegistry } from "../plugins/ProviderPlugin.js"
@@ -116,21 +117,25 @@ export const make = (options: RouterOptions = {}) =>
     const invalidateAll = Effect.suspend(() => Effect.forEach([...known], invalidate, { discard: true }))
 
     // Pairing, unpairing and edits take effect on the next request: rebuild what they touch.
-    yield* config.changes.pipe(
-      Stream.runForEach((change) => {
-        const [head, id] = change.key.split(".")
-        if (head === "providers" && id !== undefined) return invalidate(id)
-        if (head === "providers" || head === "plugins") return invalidateAll
-        if (change.key === "routing.cooldownMs") {
-          return Effect.sync(() => {
-            if (!options.cooldown && Option.isSome(change.value) && Predicate.isNumber(change.value.value)) {
-              cooldownMs = change.value.value
-            }
-          })
-        }
-        return Effect.void
-      }),
-      Effect.forkScoped
+    const applyChange = (change: ConfigChange) => {
+      const [head, id] = change.key.split(".")
+      if (head === "providers" && id !== undefined) return invalidate(id)
+      if (head === "providers" || head === "plugins") return invalidateAll
+      if (change.key === "routing.cooldownMs" || change.key === "routing") {
+        return Effect.map(config.get("routing.cooldownMs"), (value) => {
+          if (options.cooldown === undefined && Option.isSome(value) && Predicate.isNumber(value.value)) {
+            cooldownMs = value.value
+          }
+        })
+      }
+      return Effect.void
+    }
+    // Subscribed now, drained at the start of every request: a change made before a request
+    // is always applied to it, whatever the fibers' scheduling.
+    const configChanges = yield* config.subscribe
+    const applyPendingChanges = Effect.flatMap(
+      Queue.takeAll(configChanges),
+      (changes) => Effect.forEach(changes, applyChange, { discard: true })
     )
     yield* secrets.changes.pipe(
       Stream.runForEach((change) => {
@@ -173,6 +178,7 @@ export const make = (options: RouterOptions = {}) =>
     ): Stream.Stream<ChatChunk, LanguageModel.ModelError> =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
+          yield* applyPendingChanges
           const forced = chatOptions.tier
           const decision = forced !== undefined
             ? { tier: forced, score: 1, confidence: 1, signals: ["forced"] as ReadonlyArray<string> }
@@ -269,6 +275,7 @@ export const make = (options: RouterOptions = {}) =>
       name: "Tier router",
       stream: route,
       isAvailable: Effect.gen(function*() {
+        yield* applyPendingChanges
         const mapping = yield* readMapping
         for (const id of new Set(Object.values(mapping))) {
           const available = yield* Effect.scoped(
