@@ -4,15 +4,27 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
-import type * as Stream from "effect/Stream"
-import type { ToolError } from "../domain/Errors.js"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
+import { ToolError } from "../domain/Errors.js"
 import type { ToolEvent } from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
+import type { ToolProvider } from "./ToolProvider.js"
+import { isTerminal, toolError, toolErrorEvent } from "./ToolProvider.js"
 
-/** @since 0.1.0 */
+/**
+ * The toolbox the agent uses: every provider's tools under one lookup. Its methods need nothing
+ * from the environment; the providers' requirements were captured when it was built.
+ *
+ * @since 0.1.0
+ */
 export interface Service {
   /** All tools of all providers. */
   readonly getTools: Effect.Effect<ReadonlyArray<ToolDefinition>, ToolError>
@@ -26,5 +38,287 @@ export interface Service {
   ) => Stream.Stream<ToolEvent>
 }
 
-/** @since 0.1.0 */
+/** The `Toolbox` service; build it with `make` or `layer`. @since 0.1.0 */
 export class Toolbox extends Context.Tag("effect-agent-kernel/Toolbox")<Toolbox, Service>() {}
+
+/** What a list of providers needs from the environment: the union of their requirements. @since 0.1.0 */
+export type Requirements<P> = P extends ToolProvider<infer R> ? R : never
+
+/** How a toolbox runs batches. @since 0.1.0 */
+export interface Options {
+  /** How many calls `executeBatch` runs at once unless told otherwise (default 8). */
+  readonly concurrency?: number
+}
+
+interface Index {
+  readonly owner: ReadonlyMap<string, ToolProvider<any>>
+  readonly definitions: ReadonlyArray<ToolDefinition>
+  /** Each provider's last successful listing, kept when a later listing fails. */
+  readonly listings: ReadonlyArray<ReadonlyArray<ToolDefinition>>
+}
+
+/**
+ * Builds a toolbox from providers, capturing their requirements now so the service's methods
+ * need nothing. At start-up every provider must list its tools, and two providers offering one
+ * tool name fail with a `ToolError` naming the tool and both providers. The name → provider
+ * index is rebuilt each time `getTools` runs (MCP servers change their tools); a provider whose
+ * listing then fails keeps its last known tools (logged as a warning), so one flaky server does
+ * not stop the agent, while a new name clash fails `getTools`.
+ *
+ * `execute` never fails: an unknown name gives a `tool-error` event (`NotFound`, listing some
+ * available names); a provider's `ToolError` becomes a terminal `tool-error` event; a defect is
+ * logged at error level and reported as `ExecutionFailed` (one buggy tool must not crash the
+ * agent); a stream that ends without a result gets a `tool-error` saying so, because the model
+ * needs an answer for every call it made. `executeBatch` hands calls for a provider that has
+ * its own `executeBatch` to it as one group (which counts as one of the concurrent slots).
+ *
+ * @example
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const toolbox = yield* Toolbox.make([localTools([greet]), mcpProvider])
+ *   yield* toolbox.execute(call, context).pipe(Stream.runForEach(Console.log))
+ * })
+ * ```
+ * @since 0.1.0
+ */
+export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
+  providers: Providers,
+  options?: Options
+): Effect.Effect<Service, ToolError, Requirements<Providers[number]>> => {
+  const defaultConcurrency = checkConcurrency(options?.concurrency ?? 8)
+  return Effect.gen(function*() {
+    type R = Requirements<Providers[number]>
+    // The span the toolbox happened to be built in must not become the parent of every tool call's span.
+    const captured = Context.omit(Tracer.ParentSpan)(yield* Effect.context<R>()) as Context.Context<R>
+    const typed = providers as ReadonlyArray<ToolProvider<R>>
+
+    const initial = yield* Effect.forEach(
+      typed,
+      (provider) => Effect.mapError(provider.getTools, (error) => listingFailed(provider, error)),
+      { concurrency: "unbounded" }
+    )
+    // The hot path reads this index synchronously; `getTools` swaps in a complete new one.
+    let index: Index = yield* buildIndex(typed, initial)
+
+    const getTools = Effect.forEach(typed, (provider) => Effect.either(provider.getTools), {
+      concurrency: "unbounded"
+    }).pipe(
+      Effect.flatMap((results) =>
+        Effect.forEach(results, (result, i) =>
+          Either.match(result, {
+            onRight: Effect.succeed,
+            onLeft: (error) =>
+              Effect.as(
+                Effect.logWarning(
+                  `Tool provider "${typed[i]!.name}" could not list its tools; keeping its last known list`,
+                  error.message
+                ),
+                index.listings[i]!
+              )
+          }))
+      ),
+      Effect.flatMap((listings) => buildIndex(typed, listings)),
+      Effect.map((next) => {
+        index = next
+        return next.definitions
+      }),
+      Effect.provide(captured),
+      Effect.withSpan("Toolbox.getTools")
+    )
+
+    // Providing a context costs more per call than the rest of the toolbox; most providers need none.
+    const provide: (stream: Stream.Stream<ToolEvent, ToolError, R>) => Stream.Stream<ToolEvent, ToolError> =
+      captured.unsafeMap.size === 0
+        ? (stream) => stream as Stream.Stream<ToolEvent, ToolError>
+        : (stream) => Stream.provideSomeContext(stream, captured)
+
+    const run = (
+      provider: ToolProvider<R>,
+      calls: ReadonlyArray<ToolCall>,
+      context: ExecutionContext,
+      stream: Stream.Stream<ToolEvent, ToolError, R>
+    ): Stream.Stream<ToolEvent> =>
+      settle(calls, context, provide(stream)).pipe(
+        Stream.withSpan("Toolbox.execute", {
+          captureStackTrace: false,
+          attributes: {
+            "tool.provider": provider.name,
+            "tool.name": calls.length === 1 ? calls[0]!.name : calls.map((call) => call.name),
+            "tool.call_id": calls.length === 1 ? calls[0]!.id : calls.map((call) => call.id),
+            "agent.context_id": context.contextId
+          }
+        })
+      )
+
+    const execute = (call: ToolCall, context: ExecutionContext): Stream.Stream<ToolEvent> =>
+      Stream.suspend(() => {
+        const provider = index.owner.get(call.name)
+        return provider === undefined
+          ? Stream.fromEffect(toolErrorEvent(context, call, notFound(call, index)))
+          : run(provider, [call], context, provider.execute(call, context))
+      })
+
+    const executeBatch: Service["executeBatch"] = (calls, context, batchOptions) =>
+      Stream.suspend(() => {
+        const concurrency = batchOptions?.concurrency === undefined
+          ? defaultConcurrency
+          : checkConcurrency(batchOptions.concurrency)
+        return Stream.mergeAll(plan(calls, index).map((unit) =>
+          unit.provider?.executeBatch === undefined || unit.calls.length === 1
+            ? execute(unit.calls[0]!, context)
+            : run(unit.provider, unit.calls, context, unit.provider.executeBatch(unit.calls, context))
+        ), { concurrency })
+      })
+
+    return { getTools, execute, executeBatch } satisfies Service
+  })
+}
+
+/**
+ * The `Toolbox` Layer over the given providers; see `make`. Its requirements are the union of
+ * the providers' requirements.
+ *
+ * @example
+ * ```ts
+ * const ToolboxLive = Toolbox.layer([localTools([search])]).pipe(Layer.provide(SearchIndex.layer))
+ * ```
+ * @since 0.1.0
+ */
+export const layer = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
+  providers: Providers,
+  options?: Options
+): Layer.Layer<Toolbox, ToolError, Requirements<Providers[number]>> => Layer.effect(Toolbox, make(providers, options))
+
+const checkConcurrency = (concurrency: number): number => {
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new Error(`Toolbox: concurrency must be a whole number of at least 1, got ${concurrency}.`)
+  }
+  return concurrency
+}
+
+const listingFailed = (provider: ToolProvider<any>, error: ToolError): ToolError =>
+  new ToolError({ ...error, message: `Tool provider "${provider.name}" could not list its tools: ${error.message}` })
+
+const buildIndex = (
+  providers: ReadonlyArray<ToolProvider<any>>,
+  listings: ReadonlyArray<ReadonlyArray<ToolDefinition>>
+): Effect.Effect<Index, ToolError> => {
+  const owner = new Map<string, ToolProvider<any>>()
+  const definitions: Array<ToolDefinition> = []
+  for (let i = 0; i < providers.length; i++) {
+    const provider = providers[i]!
+    for (const definition of listings[i]!) {
+      const first = owner.get(definition.name)
+      if (first !== undefined) {
+        return Effect.fail(
+          new ToolError({
+            reason: "ExecutionFailed",
+            toolName: definition.name,
+            toolCallId: "",
+            message: first === provider
+              ? `Tool provider "${provider.name}" offers the tool "${definition.name}" twice; tool names must be unique.`
+              : `The tool "${definition.name}" is offered by two providers, "${first.name}" and "${provider.name}"; ` +
+                `remove one, rename it, or prefix one provider's tool names.`
+          })
+        )
+      }
+      owner.set(definition.name, provider)
+      definitions.push(definition)
+    }
+  }
+  return Effect.succeed({ owner, definitions, listings })
+}
+
+const namesShown = 10
+
+const notFound = (call: ToolCall, index: Index): ToolError => {
+  const names = index.definitions.map((definition) => definition.name)
+  const shown = names.slice(0, namesShown).join(", ")
+  const more = names.length > namesShown ? ` (and ${names.length - namesShown} more)` : ""
+  return toolError(
+    call,
+    "NotFound",
+    names.length === 0
+      ? `Unknown tool "${call.name}": no tools are available.`
+      : `Unknown tool "${call.name}". Available tools: ${shown}${more}. Call one of these by its exact name.`
+  )
+}
+
+/** Groups a batch into units of work: one call, or all calls for a provider with its own batching. */
+const plan = (
+  calls: ReadonlyArray<ToolCall>,
+  index: Index
+): ReadonlyArray<{ readonly provider: ToolProvider<any> | undefined; readonly calls: Array<ToolCall> }> => {
+  const units: Array<{ readonly provider: ToolProvider<any> | undefined; readonly calls: Array<ToolCall> }> = []
+  const grouped = new Map<ToolProvider<any>, Array<ToolCall>>()
+  for (const call of calls) {
+    const provider = index.owner.get(call.name)
+    if (provider?.executeBatch === undefined) {
+      units.push({ provider, calls: [call] })
+      continue
+    }
+    const group = grouped.get(provider)
+    if (group !== undefined) {
+      group.push(call)
+    } else {
+      const created = [call]
+      grouped.set(provider, created)
+      units.push({ provider, calls: created })
+    }
+  }
+  return units
+}
+
+/**
+ * Makes a provider's stream end every call with exactly one terminal event: failures, defects
+ * and interruptions become `tool-error` events for the calls still open, and a stream that
+ * ends early closes the rest with "ended without a result".
+ */
+const settle = (
+  calls: ReadonlyArray<ToolCall>,
+  context: ExecutionContext,
+  stream: Stream.Stream<ToolEvent, ToolError>
+): Stream.Stream<ToolEvent> =>
+  Stream.suspend(() => {
+    const open = new Map<string, ToolCall>()
+    for (const call of calls) open.set(call.id, call)
+    const closeAll = (errorFor: (call: ToolCall) => ToolError): Stream.Stream<ToolEvent> => {
+      const remaining = Array.from(open.values())
+      open.clear()
+      return remaining.length === 0
+        ? Stream.empty
+        : Stream.fromIterableEffect(Effect.forEach(remaining, (call) => toolErrorEvent(context, call, errorFor(call))))
+    }
+    return stream.pipe(
+      Stream.map((event) => {
+        if (isTerminal(event)) open.delete(event.toolCallId)
+        return event
+      }),
+      Stream.catchAllCause((cause) => {
+        if (open.size === 0) return Stream.empty
+        const failure = Cause.failureOption(cause)
+        if (Option.isSome(failure)) return closeAll(() => failure.value)
+        if (Cause.isInterruptedOnly(cause)) {
+          return closeAll((call) =>
+            toolError(call, "ExecutionFailed", `Tool "${call.name}" was interrupted before it finished.`)
+          )
+        }
+        return Stream.unwrap(
+          Effect.as(
+            Effect.logError("A tool provider crashed", Cause.pretty(cause)).pipe(
+              Effect.annotateLogs({ toolNames: calls.map((call) => call.name).join(","), contextId: context.contextId })
+            ),
+            closeAll((call) =>
+              toolError(call, "ExecutionFailed", `Tool "${call.name}" crashed: ${defectMessage(Cause.squash(cause))}`)
+            )
+          )
+        )
+      }),
+      Stream.concat(Stream.suspend(() =>
+        closeAll((call) => toolError(call, "ExecutionFailed", `Tool "${call.name}" ended without a result.`))
+      ))
+    )
+  })
+
+const defectMessage = (defect: unknown): string =>
+  defect instanceof Error ? defect.message : typeof defect === "string" ? defect : String(defect)

@@ -1,0 +1,305 @@
+import { describe, expect, expectTypeOf, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import type * as Tracer from "effect/Tracer"
+import type { ToolError } from "../../src/domain/Errors.js"
+import type { ToolEvent } from "../../src/domain/Events.js"
+import * as ExecutionContext from "../../src/domain/ExecutionContext.js"
+import type { ToolCall, ToolDefinition } from "../../src/domain/Message.js"
+import { localTools, tool } from "../../src/tools/LocalTools.js"
+import * as Toolbox from "../../src/tools/Toolbox.js"
+import type { ToolProvider } from "../../src/tools/ToolProvider.js"
+import { toolCompleteEvent, toolError, toolStartEvent } from "../../src/tools/ToolProvider.js"
+
+const context = ExecutionContext.make({ contextId: "ctx-1", taskId: "task-1", agentId: "agent-1" })
+const definition = (name: string): ToolDefinition => ({ name, description: name, parameters: { type: "object" } })
+const callOf = (name: string, id = "call-1", args: Record<string, unknown> = {}): ToolCall => ({ id, name, arguments: args })
+
+const echo = tool({
+  name: "echo",
+  description: "Echo",
+  parameters: Schema.Struct({ text: Schema.String }),
+  handler: ({ text }) => Effect.succeed(text)
+})
+
+/** A hand-written provider whose listing and execution the test controls. */
+const fakeProvider = (
+  name: string,
+  listing: Effect.Effect<ReadonlyArray<ToolDefinition>, ToolError>,
+  execute: ToolProvider["execute"] = (call) => Stream.fail(toolError(call, "ExecutionFailed", "not runnable"))
+): ToolProvider => ({
+  name,
+  getTools: listing,
+  getTool: (tool) => Effect.map(listing, (tools) => Option.fromNullable(tools.find((d) => d.name === tool))),
+  execute
+})
+
+const run = (toolbox: Toolbox.Service, call: ToolCall) =>
+  Stream.runCollect(toolbox.execute(call, context)).pipe(Effect.map(Chunk.toReadonlyArray))
+
+describe("Toolbox.make", () => {
+  it.effect("offers the tools of all providers, in provider order", () =>
+    Effect.gen(function*() {
+      const other = fakeProvider("other", Effect.succeed([definition("search"), definition("fetch")]))
+      const toolbox = yield* Toolbox.make([localTools([echo]), other])
+      expect((yield* toolbox.getTools).map((d) => d.name)).toEqual(["echo", "search", "fetch"])
+    }))
+
+  it.effect("fails at start-up when two providers offer one tool name, naming the tool and both providers", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Toolbox.make([fakeProvider("files", Effect.succeed([definition("read")])), fakeProvider("web", Effect.succeed([definition("read")]))])
+      )
+      expect(error.toolName).toBe("read")
+      expect(error.message).toContain(`The tool "read" is offered by two providers, "files" and "web"`)
+    }))
+
+  it.effect("fails at start-up when a provider cannot list its tools, saying which", () =>
+    Effect.gen(function*() {
+      const down = fakeProvider("mcp-down", Effect.fail(toolError(callOf("*", ""), "Transport", "connection refused")))
+      const error = yield* Effect.flip(Toolbox.make([down]))
+      expect(error).toMatchObject({ reason: "Transport" })
+      expect(error.message).toBe(`Tool provider "mcp-down" could not list its tools: connection refused`)
+    }))
+
+  it.effect("re-checks names on getTools: a clash that appears later fails it and the old index stays", () =>
+    Effect.gen(function*() {
+      const listing = yield* Ref.make<ReadonlyArray<ToolDefinition>>([definition("search")])
+      const dynamic = fakeProvider("mcp", Ref.get(listing))
+      const toolbox = yield* Toolbox.make([localTools([echo]), dynamic])
+      yield* Ref.set(listing, [definition("search"), definition("echo")])
+      const error = yield* Effect.flip(toolbox.getTools)
+      expect(error.message).toContain(`"echo" is offered by two providers, "local" and "mcp"`)
+      const events = yield* run(toolbox, callOf("echo", "call-1", { text: "still local" }))
+      expect(events.at(-1)).toMatchObject({ type: "tool-complete", result: "still local" })
+    }))
+
+  it.effect("routes to tools a provider adds later once getTools has refreshed the index", () =>
+    Effect.gen(function*() {
+      const listing = yield* Ref.make<ReadonlyArray<ToolDefinition>>([])
+      const dynamic = fakeProvider("mcp", Ref.get(listing), (call) =>
+        Stream.concat(Stream.fromEffect(toolStartEvent(context, call)), Stream.fromEffect(toolCompleteEvent(context, call, "new"))))
+      const toolbox = yield* Toolbox.make([dynamic])
+      expect((yield* run(toolbox, callOf("fresh")))[0]).toMatchObject({ type: "tool-error", reason: "NotFound" })
+      yield* Ref.set(listing, [definition("fresh")])
+      yield* toolbox.getTools
+      expect((yield* run(toolbox, callOf("fresh"))).at(-1)).toMatchObject({ type: "tool-complete", result: "new" })
+    }))
+
+  it.effect("keeps a provider's last known tools when its listing fails after start-up", () =>
+    Effect.gen(function*() {
+      const up = yield* Ref.make(true)
+      const flaky = fakeProvider(
+        "flaky",
+        Effect.flatMap(Ref.get(up), (isUp) =>
+          isUp ? Effect.succeed([definition("search")]) : Effect.fail(toolError(callOf("*", ""), "Transport", "down")))
+      )
+      const toolbox = yield* Toolbox.make([flaky, localTools([echo])])
+      yield* Ref.set(up, false)
+      expect((yield* toolbox.getTools).map((d) => d.name)).toEqual(["search", "echo"])
+    }))
+
+  it.effect("provides the providers' requirements captured when the layer is built", () =>
+    Effect.gen(function*() {
+      class Greeter extends Context.Tag("test/Greeter")<Greeter, string>() {}
+      const greet = tool({
+        name: "greet",
+        description: "Greets",
+        parameters: Schema.Struct({}),
+        handler: () => Greeter
+      })
+      const layer = Toolbox.layer([localTools([greet])])
+      expectTypeOf(layer).toEqualTypeOf<Layer.Layer<Toolbox.Toolbox, ToolError, Greeter>>()
+      const events = yield* Effect.flatMap(Toolbox.Toolbox, (toolbox) => run(toolbox, callOf("greet"))).pipe(
+        Effect.provide(layer.pipe(Layer.provide(Layer.succeed(Greeter, "hello"))))
+      )
+      expect(events.at(-1)).toMatchObject({ type: "tool-complete", result: "hello" })
+    }))
+
+  it.effect("runs each call in spans under the caller's span, not the span the toolbox was built in", () =>
+    Effect.gen(function*() {
+      const spanPath = tool({
+        name: "span_path",
+        description: "Names the spans around the handler",
+        parameters: Schema.Struct({}),
+        handler: () =>
+          Effect.map(Effect.currentSpan, (span) => {
+            const names: Array<string> = []
+            for (let current: Tracer.AnySpan | undefined = span; current !== undefined;) {
+              names.push(current._tag === "Span" ? current.name : "external")
+              current = current._tag === "Span" ? Option.getOrUndefined(current.parent) : undefined
+            }
+            return names
+          })
+      })
+      const toolbox = yield* Effect.withSpan(Toolbox.make([localTools([spanPath])]), "build")
+      const events = yield* Effect.withSpan(run(toolbox, callOf("span_path")), "caller")
+      expect(events.at(-1)).toMatchObject({ result: ["LocalTools.call", "Toolbox.execute", "caller"] })
+    }))
+
+  it("refuses a concurrency below 1", () => {
+    expect(() => Toolbox.make([], { concurrency: 0 })).toThrow(/concurrency must be a whole number of at least 1/)
+  })
+})
+
+describe("Toolbox.execute", () => {
+  it.effect("answers an unknown tool with one NotFound tool-error event listing available tools", () =>
+    Effect.gen(function*() {
+      const toolbox = yield* Toolbox.make([localTools([echo])])
+      const events = yield* run(toolbox, callOf("ecoh", "call-7"))
+      expect(events).toHaveLength(1)
+      expect(events[0]).toMatchObject({
+        type: "tool-error",
+        reason: "NotFound",
+        toolCallId: "call-7",
+        toolName: "ecoh",
+        contextId: "ctx-1",
+        taskId: "task-1"
+      })
+      expect((events[0] as { error: string }).error).toContain(`Unknown tool "ecoh". Available tools: echo.`)
+    }))
+
+  it.effect("turns a provider's ToolError into a terminal tool-error event instead of failing", () =>
+    Effect.gen(function*() {
+      const toolbox = yield* Toolbox.make([localTools([echo])])
+      const events = yield* run(toolbox, callOf("echo", "call-1", { text: 3 }))
+      expect(events.map((event) => event.type)).toEqual(["tool-start", "tool-error"])
+      expect(events[1]).toMatchObject({ reason: "InvalidArguments", toolCallId: "call-1", toolName: "echo" })
+    }))
+
+  it.effect("ends a stream that stopped without a result with an ExecutionFailed tool-error", () =>
+    Effect.gen(function*() {
+      const quitter = fakeProvider("quitter", Effect.succeed([definition("quit")]), (call) =>
+        Stream.fromEffect(toolStartEvent(context, call)))
+      const events = yield* run(yield* Toolbox.make([quitter]), callOf("quit"))
+      expect(events.map((event) => event.type)).toEqual(["tool-start", "tool-error"])
+      expect(events[1]).toMatchObject({ reason: "ExecutionFailed", error: `Tool "quit" ended without a result.` })
+    }))
+
+  it.effect("reports a defect in a provider as an ExecutionFailed tool-error", () =>
+    Effect.gen(function*() {
+      const crashing = fakeProvider("crashing", Effect.succeed([definition("crash")]), () => Stream.die(new Error("bug")))
+      const events = yield* run(yield* Toolbox.make([crashing]), callOf("crash"))
+      expect(events).toEqual([expect.objectContaining({ type: "tool-error", error: `Tool "crash" crashed: bug` })])
+    }))
+
+  it.effect("ignores a failure after the call already completed", () =>
+    Effect.gen(function*() {
+      const late = fakeProvider("late", Effect.succeed([definition("late")]), (call) =>
+        Stream.concat(Stream.fromEffect(toolCompleteEvent(context, call, 1)), Stream.fail(toolError(call, "Transport", "x"))))
+      const events = yield* run(yield* Toolbox.make([late]), callOf("late"))
+      expect(events.map((event) => event.type)).toEqual(["tool-complete"])
+    }))
+})
+
+describe("Toolbox.executeBatch", () => {
+  const tracked = Effect.gen(function*() {
+    const inFlight = yield* Ref.make(0)
+    const maxInFlight = yield* Ref.make(0)
+    const work = tool({
+      name: "work",
+      description: "Works for a second",
+      parameters: Schema.Struct({ n: Schema.Number }),
+      handler: ({ n }) =>
+        Ref.updateAndGet(inFlight, (x) => x + 1).pipe(
+          Effect.flatMap((now) => Ref.update(maxInFlight, (max) => Math.max(max, now))),
+          Effect.zipRight(Effect.sleep("1 second")),
+          Effect.ensuring(Ref.update(inFlight, (x) => x - 1)),
+          Effect.as(n * 10)
+        )
+    })
+    const calls = Array.from({ length: 20 }, (_, i) => callOf("work", `call-${i}`, { n: i }))
+    return { provider: localTools([work]), calls, maxInFlight }
+  })
+
+  const runBatch = (toolbox: Toolbox.Service, calls: ReadonlyArray<ToolCall>, concurrency?: number) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(
+        Stream.runCollect(toolbox.executeBatch(calls, context, concurrency === undefined ? undefined : { concurrency }))
+      )
+      yield* TestClock.adjust("1 minute")
+      return Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+    })
+
+  it.effect("runs at most the given number of calls at once", () =>
+    Effect.gen(function*() {
+      const { calls, maxInFlight, provider } = yield* tracked
+      yield* runBatch(yield* Toolbox.make([provider]), calls, 3)
+      expect(yield* Ref.get(maxInFlight)).toBe(3)
+    }))
+
+  it.effect("runs at most 8 calls at once by default, or the toolbox's own default", () =>
+    Effect.gen(function*() {
+      const first = yield* tracked
+      yield* runBatch(yield* Toolbox.make([first.provider]), first.calls)
+      expect(yield* Ref.get(first.maxInFlight)).toBe(8)
+      const second = yield* tracked
+      yield* runBatch(yield* Toolbox.make([second.provider], { concurrency: 5 }), second.calls)
+      expect(yield* Ref.get(second.maxInFlight)).toBe(5)
+    }))
+
+  it.effect("gives every call its own events, carrying its ids, with exactly one terminal event each", () =>
+    Effect.gen(function*() {
+      const { calls, provider } = yield* tracked
+      const events = yield* runBatch(yield* Toolbox.make([provider]), [...calls, callOf("nope", "call-x")], 4)
+      const byCall = new Map<string, Array<ToolEvent>>()
+      for (const event of events) byCall.set(event.toolCallId, [...(byCall.get(event.toolCallId) ?? []), event])
+      expect(byCall.size).toBe(21)
+      for (const [i, call] of calls.entries()) {
+        const own = byCall.get(call.id)!
+        expect(own.map((event) => event.type)).toEqual(["tool-start", "tool-complete"])
+        expect(own[1]).toMatchObject({ toolName: "work", contextId: "ctx-1", taskId: "task-1", result: i * 10 })
+      }
+      expect(byCall.get("call-x")).toEqual([expect.objectContaining({ type: "tool-error", reason: "NotFound" })])
+    }))
+
+  it.effect("interleaves the events of concurrent calls as they happen", () =>
+    Effect.gen(function*() {
+      const nap = tool({
+        name: "nap",
+        description: "Sleeps for some seconds",
+        parameters: Schema.Struct({ seconds: Schema.Number }),
+        handler: ({ seconds }) => Effect.sleep(`${seconds} seconds`)
+      })
+      const toolbox = yield* Toolbox.make([localTools([nap])])
+      const events = yield* runBatch(toolbox, [callOf("nap", "slow", { seconds: 2 }), callOf("nap", "fast", { seconds: 1 })], 2)
+      expect(events.map((event) => `${event.type}:${event.toolCallId}`)).toEqual([
+        "tool-start:slow",
+        "tool-start:fast",
+        "tool-complete:fast",
+        "tool-complete:slow"
+      ])
+    }))
+
+  it.effect("hands a provider's calls to its own executeBatch and closes calls it leaves open", () =>
+    Effect.gen(function*() {
+      const batches: Array<ReadonlyArray<string>> = []
+      const batching: ToolProvider = {
+        ...fakeProvider("batching", Effect.succeed([definition("a"), definition("b")])),
+        executeBatch: (calls) => {
+          batches.push(calls.map((call) => call.id))
+          return Stream.fromEffect(toolCompleteEvent(context, calls[0]!, "first only"))
+        }
+      }
+      const events = yield* runBatch(yield* Toolbox.make([batching, localTools([echo])]), [
+        callOf("a", "call-a"),
+        callOf("echo", "call-e", { text: "hi" }),
+        callOf("b", "call-b")
+      ])
+      expect(batches).toEqual([["call-a", "call-b"]])
+      const terminal = events.filter((event) => event.type === "tool-complete" || event.type === "tool-error")
+      expect(terminal.map((event) => [event.toolCallId, event.type]).sort()).toEqual([
+        ["call-a", "tool-complete"],
+        ["call-b", "tool-error"],
+        ["call-e", "tool-complete"]
+      ])
+    }))
+})
