@@ -60,12 +60,19 @@ export class ToolErrorEvent extends Schema.Class<ToolErrorEvent>("ToolErrorEvent
   error: Schema.String
 }) {}
 
-/** A client-executed tool waits for the caller to supply its result. @since 0.1.0 */
+/**
+ * A tool waits for input from outside: a client-executed tool for its result, a remote agent for
+ * an answer. `answeredBy: "callback"` means the provider's own callback will answer, so a caller
+ * that pauses runs for input need not pause for it; otherwise the caller must deliver it.
+ *
+ * @since 0.1.0
+ */
 export class ToolInputRequiredEvent extends Schema.Class<ToolInputRequiredEvent>("ToolInputRequiredEvent")({
   type: Schema.tag("tool-input-required"),
   ...toolBase,
   arguments: Arguments,
-  message: Schema.optional(Schema.String)
+  message: Schema.optional(Schema.String),
+  answeredBy: Schema.optional(Schema.Literal("callback", "caller"))
 }) {}
 
 /** @since 0.1.0 */

@@ -299,7 +299,10 @@ export function ClientToolProvider<R>(
     }
     return Stream.unwrapScoped(
       Effect.map(awaitResult(call, context), (wait) =>
-        Stream.fromIterableEffect(Effect.all([toolStartEvent(context, call), toolInputRequiredEvent(context, call)])).pipe(
+        Stream.fromIterableEffect(Effect.all([
+          toolStartEvent(context, call),
+          toolInputRequiredEvent(context, call, call.arguments, undefined, callback !== undefined ? "callback" : "caller")
+        ])).pipe(
           Stream.concat(
             Stream.unwrap(
               wait.pipe(

@@ -94,7 +94,8 @@ export const toolInputRequiredEvent = (
   context: ExecutionContext,
   call: ToolCall,
   args: Record<string, unknown> = call.arguments,
-  message?: string
+  message?: string,
+  answeredBy?: "callback" | "caller"
 ): Effect.Effect<ToolInputRequiredEvent> =>
   Effect.map(
     now,
@@ -102,7 +103,8 @@ export const toolInputRequiredEvent = (
       new ToolInputRequiredEvent({
         ...fields(context, call, timestamp),
         arguments: args,
-        ...(message !== undefined ? { message } : {})
+        ...(message !== undefined ? { message } : {}),
+        ...(answeredBy !== undefined ? { answeredBy } : {})
       })
   )
 

@@ -281,6 +281,7 @@ const settle = (
 ): Stream.Stream<ToolEvent> =>
   Stream.suspend(() => {
     const open = new Map<string, ToolCall>()
+    const asked = new Set<string>()
     for (const call of calls) open.set(call.id, call)
     const closeAll = (errorFor: (call: ToolCall) => ToolError): Stream.Stream<ToolEvent> => {
       const remaining = Array.from(open.values())
@@ -292,6 +293,7 @@ const settle = (
     return stream.pipe(
       Stream.map((event) => {
         if (isTerminal(event)) open.delete(event.toolCallId)
+        else if (event.type === "tool-input-required") asked.add(event.toolCallId)
         return event
       }),
       Stream.catchAllCause((cause) => {
@@ -314,9 +316,12 @@ const settle = (
           )
         )
       }),
-      Stream.concat(Stream.suspend(() =>
-        closeAll((call) => toolError(call, "ExecutionFailed", `Tool "${call.name}" ended without a result.`))
-      ))
+      Stream.concat(Stream.suspend(() => {
+        // A call whose stream ends waiting for outside input (a remote agent's question) is
+        // settled: the caller decides how to answer it.
+        for (const id of asked) open.delete(id)
+        return closeAll((call) => toolError(call, "ExecutionFailed", `Tool "${call.name}" ended without a result.`))
+      }))
     )
   })
 

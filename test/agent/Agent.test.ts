@@ -19,6 +19,8 @@ import type { ExecutionContext } from "../../src/domain/ExecutionContext.js"
 import type { ToolCall } from "../../src/domain/Message.js"
 import * as LanguageModel from "../../src/providers/LanguageModel.js"
 import * as TestModel from "../../src/providers/TestModel.js"
+import * as ClientTools from "../../src/tools/ClientTools.js"
+import * as ToolboxModule from "../../src/tools/Toolbox.js"
 import { Toolbox, type Service as ToolboxService } from "../../src/tools/Toolbox.js"
 import {
   toolCompleteEvent,
@@ -30,9 +32,16 @@ import {
 type Handler = (args: Record<string, unknown>, context: ExecutionContext) => Effect.Effect<unknown, string>
 
 /** A Toolbox fake at the Layer boundary: each tool is an effect; "client" tools wait forever. */
-const fakeToolbox = (handlers: Record<string, Handler>, clientTools: ReadonlyArray<string> = []): ToolboxService => {
-  const names = [...Object.keys(handlers), ...clientTools]
+const fakeToolbox = (
+  handlers: Record<string, Handler>,
+  clientTools: ReadonlyArray<string> = [],
+  askingTools: ReadonlyArray<string> = []
+): ToolboxService => {
+  const names = [...Object.keys(handlers), ...clientTools, ...askingTools]
   const execute = (call: ToolCall, context: ExecutionContext): Stream.Stream<ToolEvent> => {
+    if (askingTools.includes(call.name)) {
+      return Stream.fromEffect(toolInputRequiredEvent(context, call, call.arguments, "Which city did you mean?"))
+    }
     if (clientTools.includes(call.name)) {
       return Stream.concat(
         Stream.fromEffect(toolInputRequiredEvent(context, call)),
@@ -64,8 +73,11 @@ const fakeToolbox = (handlers: Record<string, Handler>, clientTools: ReadonlyArr
   }
 }
 
-const toolboxLayer = (handlers: Record<string, Handler>, clientTools: ReadonlyArray<string> = []) =>
-  Layer.succeed(Toolbox, fakeToolbox(handlers, clientTools))
+const toolboxLayer = (
+  handlers: Record<string, Handler>,
+  clientTools: ReadonlyArray<string> = [],
+  askingTools: ReadonlyArray<string> = []
+) => Layer.succeed(Toolbox, fakeToolbox(handlers, clientTools, askingTools))
 
 const types = (events: ReadonlyArray<AgentEvent>) => events.map((event) => event.type)
 
@@ -312,6 +324,23 @@ describe("Agent.run", () => {
       }
     }))
 
+  it.effect("tells the model when a tool ends asking for input nobody in the run can give", () => {
+    const model = TestModel.make([
+      { toolCalls: [{ name: "remote_agent", arguments: { prompt: "weather in Springfield" }, id: "r1" }] },
+      { text: "Which Springfield do you mean?" }
+    ])
+    return Effect.gen(function*() {
+      const events = yield* collect(Agent.run({ prompt: "weather?" }))
+      const statuses = events.flatMap((event) => event.type === "task-status" ? [event.status] : [])
+      expect(statuses).toEqual(["working", "waiting-input", "working", "completed"])
+      expect(model.requests[1]!.messages.at(-1)).toMatchObject({
+        role: "tool",
+        toolCallId: "r1",
+        content: expect.stringMatching(/^Input required: Which city did you mean\? Ask the user/)
+      })
+    }).pipe(Effect.provide(Layer.merge(LanguageModel.layer(model.service), toolboxLayer({}, [], ["remote_agent"]))))
+  })
+
   it.effect("rejects a run with nothing to answer", () =>
     Effect.gen(function*() {
       const error = yield* Agent.run({}).pipe(Stream.runDrain, Effect.flip)
@@ -360,6 +389,24 @@ describe("Agent.make", () => {
         Effect.flip
       )
       expect(again.reason).toBe("NotWaiting")
+    }).pipe(Effect.provide(LanguageModel.layer(model.service)))
+  })
+
+  it.effect("does not pause for a client tool that its callback answers", () => {
+    const model = TestModel.make([
+      { toolCalls: [{ name: "confirm", arguments: {}, id: "k1" }] },
+      { text: "confirmed" }
+    ])
+    return Effect.gen(function*() {
+      const provider = ClientTools.ClientToolProvider({
+        tools: [{ name: "confirm", description: "Ask the user", parameters: { type: "object", properties: {} } }],
+        onInputRequired: () => Effect.succeed({ success: true as const, result: "yes" })
+      })
+      const toolbox = yield* ToolboxModule.make([provider])
+      const agent = yield* Agent.make({ name: "a", toolbox })
+      const events = yield* collect(agent.run({ prompt: "go", contextId: "cb" }))
+      expect(events.at(-1)).toMatchObject({ type: "task-complete", content: "confirmed" })
+      expect(model.requests[1]!.messages.at(-1)).toMatchObject({ role: "tool", toolCallId: "k1", content: "yes" })
     }).pipe(Effect.provide(LanguageModel.layer(model.service)))
   })
 

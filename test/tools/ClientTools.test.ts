@@ -41,7 +41,12 @@ describe("ClientToolProvider with onInputRequired", () => {
       })
       const events = yield* run(provider)
       expect(types(events)).toEqual(["tool-start", "tool-input-required", "tool-complete"])
-      expect(events[1]).toMatchObject({ toolCallId: "call-9", toolName: "confirm", arguments: { question: "Delete it?" } })
+      expect(events[1]).toMatchObject({
+        toolCallId: "call-9",
+        toolName: "confirm",
+        arguments: { question: "Delete it?" },
+        answeredBy: "callback"
+      })
       expect(events[2]).toMatchObject({ result: "yes", contextId: "ctx-1", taskId: "task-1" })
       expect(seen).toEqual([call])
     }))
@@ -112,6 +117,7 @@ describe("ClientToolProvider with ClientToolResults", () => {
       yield* results.submit("call-9", { success: true, result: { confirmed: true } })
       const events = yield* Fiber.join(fiber)
       expect(types(events)).toEqual(["tool-start", "tool-input-required", "tool-complete"])
+      expect(events[1]).toMatchObject({ answeredBy: "caller" })
       expect(events[2]).toMatchObject({ toolCallId: "call-9", result: { confirmed: true } })
       expect(yield* results.pending).toEqual([])
     }).pipe(Effect.provide(ClientToolResults.layer)))

@@ -17,7 +17,7 @@ import type { ToolCall, ToolDefinition } from "../../src/domain/Message.js"
 import { localTools, tool } from "../../src/tools/LocalTools.js"
 import * as Toolbox from "../../src/tools/Toolbox.js"
 import type { ToolProvider } from "../../src/tools/ToolProvider.js"
-import { toolCompleteEvent, toolError, toolStartEvent } from "../../src/tools/ToolProvider.js"
+import { toolCompleteEvent, toolError, toolInputRequiredEvent, toolStartEvent } from "../../src/tools/ToolProvider.js"
 
 const context = ExecutionContext.make({ contextId: "ctx-1", taskId: "task-1", agentId: "agent-1" })
 const definition = (name: string): ToolDefinition => ({ name, description: name, parameters: { type: "object" } })
@@ -182,6 +182,26 @@ describe("Toolbox.execute", () => {
       const events = yield* run(yield* Toolbox.make([quitter]), callOf("quit"))
       expect(events.map((event) => event.type)).toEqual(["tool-start", "tool-error"])
       expect(events[1]).toMatchObject({ reason: "ExecutionFailed", error: `Tool "quit" ended without a result.` })
+    }))
+
+  it.effect("leaves a call that ended asking for outside input without a made-up result", () =>
+    Effect.gen(function*() {
+      const asker = fakeProvider("asker", Effect.succeed([definition("ask")]), (call) =>
+        Stream.fromEffect(toolInputRequiredEvent(context, call, call.arguments, "Which one?")))
+      const events = yield* run(yield* Toolbox.make([asker]), callOf("ask"))
+      expect(events.map((event) => event.type)).toEqual(["tool-input-required"])
+    }))
+
+  it.effect("still ends a call that failed while waiting for input with a tool-error", () =>
+    Effect.gen(function*() {
+      const asker = fakeProvider("asker", Effect.succeed([definition("ask")]), (call) =>
+        Stream.concat(
+          Stream.fromEffect(toolInputRequiredEvent(context, call)),
+          Stream.fail(toolError(call, "Timeout", "no answer in time"))
+        ))
+      const events = yield* run(yield* Toolbox.make([asker]), callOf("ask"))
+      expect(events.map((event) => event.type)).toEqual(["tool-input-required", "tool-error"])
+      expect(events[1]).toMatchObject({ reason: "Timeout" })
     }))
 
   it.effect("reports a defect in a provider as an ExecutionFailed tool-error", () =>

@@ -211,6 +211,7 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
   Effect.gen(function*() {
     const results = new Map<string, Message | undefined>()
     const redacted = new Map<string, Record<string, unknown>>()
+    const asked = new Map<string, string | undefined>()
     let waitingInline = 0
     const streams = calls.map((call): Stream.Stream<ToolEvent> => {
       if (call.argumentsError !== undefined) {
@@ -228,9 +229,7 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
         )
       }
       const events = deps.toolbox.execute(call, state.context)
-      return settings.inputRequired === "pause"
-        ? Stream.takeUntil(events, (event) => event.type === "tool-input-required")
-        : events
+      return settings.inputRequired === "pause" ? Stream.takeUntil(events, pausesFor) : events
     })
     yield* Stream.mergeAll(streams, { concurrency: settings.concurrency }).pipe(
       Stream.runForEach((event) => {
@@ -241,17 +240,20 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
             break
           case "tool-complete":
             results.set(event.toolCallId, toolResult(event.toolCallId, event.toolName, resultText(event.result)))
-            if (waitingInline > 0 && --waitingInline === 0) status = emitStatus(deps, state.context, "working")
+            if (asked.delete(event.toolCallId) && --waitingInline === 0) status = emitStatus(deps, state.context, "working")
             break
           case "tool-error":
             results.set(event.toolCallId, toolResult(event.toolCallId, event.toolName, errorText(event.reason, event.error)))
-            if (waitingInline > 0 && --waitingInline === 0) status = emitStatus(deps, state.context, "working")
+            if (asked.delete(event.toolCallId) && --waitingInline === 0) status = emitStatus(deps, state.context, "working")
             break
           case "tool-input-required":
-            if (settings.inputRequired === "pause") {
+            if (settings.inputRequired === "pause" && pausesFor(event)) {
               results.set(event.toolCallId, undefined)
-            } else if (waitingInline++ === 0) {
-              status = emitStatus(deps, state.context, "waiting-input", `Waiting for the client to run ${event.toolName}`)
+              break
+            }
+            asked.set(event.toolCallId, event.message)
+            if (waitingInline++ === 0) {
+              status = emitStatus(deps, state.context, "waiting-input", `Waiting for input for ${event.toolName}`)
             }
             break
           default:
@@ -260,8 +262,23 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
         return Effect.zipRight(deps.emit(event), status)
       })
     )
+    // A tool that ended asking for input nobody here can give (a remote agent's question):
+    // the model is told, so it can ask the user and call again with the answer.
+    for (const call of calls) {
+      if (!results.has(call.id) && asked.has(call.id)) {
+        const question = asked.get(call.id) ?? "the tool needs more input"
+        results.set(
+          call.id,
+          toolResult(call.id, call.name, `Input required: ${question} Ask the user, then call ${call.name} again with their answer.`)
+        )
+      }
+    }
+    if (waitingInline > 0) yield* emitStatus(deps, state.context, "working")
     return { results, redacted }
   })
+
+/** Whether a run in "pause" mode pauses for this event: only when no callback will answer it. */
+const pausesFor = (event: ToolEvent): boolean => event.type === "tool-input-required" && event.answeredBy !== "callback"
 
 /**
  * Counts identical failing calls; succeeds with a message when one failed too often in a row.
