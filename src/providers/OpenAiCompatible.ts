@@ -1,0 +1,345 @@
+/**
+ * OpenAI-compatible chat completions over `@effect/platform`'s HttpClient: one implementation
+ * behind the `liteLLMProvider`, `openAIProvider` and `ollamaProvider` presets. The provider
+ * itself is thin — domain messages to the wire format and back, SSE decoded with
+ * `@effect/experimental`'s `Sse` — and `make` puts it behind the kernel's policy
+ * (`Resilience.withResilience`, and a `RateLimiter` when `rateLimit` is set).
+ *
+ * Response headers worth keeping (`x-litellm-*`, `x-ratelimit-*`, `x-request-id`) travel as
+ * `metadata` on the `finish` chunk, on `LLMResponse.metadata` and on `ProviderError.metadata`;
+ * that is also how the rate limiter learns the server's remaining quota.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import { ProviderError } from "../domain/Errors.js"
+import type { LLMResponse } from "../domain/Message.js"
+import { SecretsManager } from "../secrets/SecretsManager.js"
+import * as LanguageModel from "./LanguageModel.js"
+import * as RateLimiter from "./RateLimiter.js"
+import { type ResilienceOptions, withResilience } from "./Resilience.js"
+import * as Errors from "./internal/openaiErrors.js"
+import { decodeChannel } from "./internal/openaiStream.js"
+import { decodeCompletion, requestBody } from "./internal/openaiWire.js"
+
+/**
+ * How `isAvailable` probes the server: `GET /v1/models` (any OpenAI-compatible server) or
+ * LiteLLM's `GET /health/liveliness`. Neither costs a generation.
+ *
+ * @since 0.1.0
+ */
+export type HealthCheck = "models" | "liteLLMLiveliness"
+
+/**
+ * Everything one OpenAI-compatible provider needs. `baseUrl` may end with `/v1` or not.
+ * The API key is taken, per request, from `apiKey`, else the `SecretsManager` in context
+ * (`resolveProviderKey(id)`), else the environment variable `apiKeyEnvVar` (default
+ * `<ID>_API_KEY`); without one no `Authorization` header is sent.
+ *
+ * @since 0.1.0
+ */
+export interface OpenAiCompatibleConfig {
+  readonly id: string
+  readonly model: string
+  readonly baseUrl: string
+  readonly name?: string
+  readonly apiKey?: Redacted.Redacted<string>
+  readonly apiKeyEnvVar?: string
+  readonly headers?: Readonly<Record<string, string>>
+  readonly healthCheck?: HealthCheck
+  /** How long a health verdict is trusted (default 30 s). */
+  readonly healthTtl?: Duration.DurationInput
+  /** Bound on one health probe (default 5 s); a probe that takes longer means unavailable. */
+  readonly healthTimeout?: Duration.DurationInput
+  readonly resilience?: ResilienceOptions
+  readonly rateLimit?: RateLimiter.RateLimitOptions
+}
+
+/**
+ * The options of the presets: the model, and anything of `OpenAiCompatibleConfig` to override
+ * (the preset supplies `id`, `baseUrl`, the key's environment variable and the display name).
+ *
+ * @since 0.1.0
+ */
+export type ProviderOptions = Partial<Omit<OpenAiCompatibleConfig, "model">> & { readonly model: string }
+
+/**
+ * The provider without any policy: no retries, no timeouts, no rate limit. Prefer `make`; this
+ * is for callers that bring their own policy.
+ *
+ * @since 0.1.0
+ */
+export const makeRaw = (
+  config: OpenAiCompatibleConfig
+): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const secrets = yield* Effect.serviceOption(SecretsManager)
+    const providerId = config.id
+    const name = config.name ?? `${config.id} (${config.model})`
+    const root = rootUrl(config.baseUrl)
+    if (root === undefined) return misconfigured(config, `the base URL "${config.baseUrl}" is not an http(s) URL`)
+    const completionsUrl = `${root}/v1/chat/completions`
+    const envVar = config.apiKeyEnvVar ?? `${providerId.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_API_KEY`
+
+    const resolveKey: Effect.Effect<Option.Option<Redacted.Redacted<string>>, ProviderError> = config.apiKey !== undefined
+      ? Effect.succeed(Option.some(config.apiKey))
+      : Option.isSome(secrets)
+      ? secrets.value.resolveProviderKey(providerId).pipe(
+        Effect.mapError((error) =>
+          new ProviderError({
+            reason: "Unauthorized",
+            providerId,
+            retryable: false,
+            message: `Provider "${providerId}": the API key could not be read from the secrets store ` +
+              `(${error.message}). Fix the store, or run scripts/pair.ts ${providerId}.`
+          })
+        )
+      )
+      : Config.option(Config.redacted(envVar)).pipe(Effect.orElseSucceed(() => Option.none()))
+
+    const authorize = (request: HttpClientRequest.HttpClientRequest, key: Option.Option<Redacted.Redacted<string>>) => {
+      const withHeaders = config.headers === undefined ? request : HttpClientRequest.setHeaders(request, config.headers)
+      return Option.isSome(key) ? HttpClientRequest.bearerToken(withHeaders, key.value) : withHeaders
+    }
+
+    const health = yield* makeHealth(config, root, (url) =>
+      Effect.flatMap(
+        resolveKey,
+        (key) => client.execute(authorize(HttpClientRequest.get(url), key))
+      ))
+
+    // Sends the request and turns a non-2xx answer into a ProviderError; health is learned here.
+    const send = (body: Record<string, unknown>) =>
+      Effect.gen(function*() {
+        const key = yield* resolveKey
+        const secret = Option.isSome(key) ? Redacted.value(key.value) : undefined
+        const request = authorize(HttpClientRequest.bodyUnsafeJson(HttpClientRequest.post(completionsUrl), body), key)
+        const response = yield* client.execute(request).pipe(
+          Effect.mapError((error) => Errors.network(providerId, root, error.cause ?? error, "before an answer arrived")),
+          Effect.tapError(() => health.learn(false))
+        )
+        if (response.status < 200 || response.status >= 300) {
+          const text = yield* Effect.orElseSucceed(response.text, () => "")
+          const error = Errors.fromStatus({
+            providerId,
+            status: response.status,
+            body: text,
+            headers: response.headers,
+            now: yield* Clock.currentTimeMillis,
+            secret
+          })
+          if (error.reason === "Unauthorized") yield* health.learn(false)
+          return yield* Effect.fail(error)
+        }
+        yield* health.learn(true)
+        return { response, secret, metadata: Errors.pickMetadata(response.headers, secret) }
+      })
+
+    const readCompletion = (
+      response: HttpClientResponse.HttpClientResponse,
+      secret: string | undefined,
+      metadata: Record<string, string> | undefined
+    ): Effect.Effect<LLMResponse, ProviderError> =>
+      Effect.flatMap(
+        Effect.mapError(response.text, (error) =>
+          Errors.network(providerId, root, error.cause ?? error, "while reading the answer")),
+        (text) => {
+          let json: unknown
+          try {
+            json = JSON.parse(text)
+          } catch {
+            return Effect.fail(Errors.invalidResponse(providerId, `the body is not JSON: ${text}`, secret))
+          }
+          const decoded = decodeCompletion(json, metadata)
+          return typeof decoded === "string"
+            ? Effect.fail(Errors.invalidResponse(providerId, decoded, secret))
+            : Effect.succeed(decoded)
+        }
+      )
+
+    return LanguageModel.make({
+      id: providerId,
+      name,
+      isAvailable: health.isAvailable,
+      chat: (messages, tools, options) =>
+        Effect.flatMap(
+          send(requestBody(config.model, messages, tools, options, false)),
+          ({ metadata, response, secret }) => readCompletion(response, secret, metadata)
+        ),
+      stream: (messages, tools, options) =>
+        Stream.unwrapScoped(Effect.map(
+          send(requestBody(config.model, messages, tools, options, true)),
+          ({ metadata, response, secret }) => {
+            // Some servers ignore `stream: true` and answer whole; accept that too.
+            if ((response.headers["content-type"] ?? "").includes("application/json")) {
+              return Stream.fromIterableEffect(
+                Effect.map(readCompletion(response, secret, metadata), LanguageModel.responseToChunks)
+              )
+            }
+            return response.stream.pipe(
+              Stream.mapError((error) =>
+                Errors.network(providerId, root, error.cause ?? error, "while the answer was streaming")
+              ),
+              Stream.pipeThroughChannel(decodeChannel<ProviderError>(providerId, metadata, secret))
+            )
+          }
+        ))
+    })
+  })
+
+/**
+ * The provider behind the kernel's policy: `Resilience.withResilience` with
+ * `config.resilience`, and a `RateLimiter` when `config.rateLimit` is set. A configuration that
+ * cannot work (a base URL that is not a URL, an invalid rate limit) does not fail here: every
+ * call fails with an `InvalidRequest` that says what to fix, and `isAvailable` is `false`.
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  config: OpenAiCompatibleConfig
+): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const raw = yield* makeRaw(config)
+    const resilience: ResilienceOptions = { model: config.model, ...config.resilience }
+    if (config.rateLimit === undefined) return withResilience(raw, resilience)
+    const limiter = yield* Effect.either(RateLimiter.make({
+      ...(config.resilience?.requestTimeout !== undefined ? { maxWait: config.resilience.requestTimeout } : {}),
+      ...config.rateLimit
+    }))
+    if (limiter._tag === "Left") return misconfigured(config, limiter.left.message)
+    return withResilience(raw, { ...resilience, rateLimiter: limiter.right })
+  })
+
+const preset = (defaults: { readonly id: string; readonly label: string; readonly baseUrl: string; readonly envVar: string }) =>
+(options: ProviderOptions): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Layer.effect(
+    LanguageModel.LanguageModel,
+    make({
+      ...options,
+      id: options.id ?? defaults.id,
+      baseUrl: options.baseUrl ?? defaults.baseUrl,
+      apiKeyEnvVar: options.apiKeyEnvVar ?? defaults.envVar,
+      name: options.name ?? `${defaults.label} (${options.model})`
+    })
+  )
+
+/**
+ * A LiteLLM proxy (id `litellm`, default `http://127.0.0.1:4000`, key `LITELLM_API_KEY`).
+ *
+ * @example
+ * ```ts
+ * const program = Agent.run(input).pipe(
+ *   Stream.provideLayer(liteLLMProvider({ model: "openai/gpt-4o-mini" })),
+ *   Stream.provideLayer(NodeHttpClient.layerUndici)
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export const liteLLMProvider = preset({
+  id: "litellm",
+  label: "LiteLLM",
+  baseUrl: "http://127.0.0.1:4000",
+  envVar: "LITELLM_API_KEY"
+})
+
+/**
+ * OpenAI (id `openai`, `https://api.openai.com`, key `OPENAI_API_KEY`).
+ *
+ * @since 0.1.0
+ */
+export const openAIProvider = preset({
+  id: "openai",
+  label: "OpenAI",
+  baseUrl: "https://api.openai.com",
+  envVar: "OPENAI_API_KEY"
+})
+
+/**
+ * Ollama's OpenAI-compatible API (id `ollama`, `http://127.0.0.1:11434`, key `OLLAMA_API_KEY`,
+ * usually none).
+ *
+ * @since 0.1.0
+ */
+export const ollamaProvider = preset({
+  id: "ollama",
+  label: "Ollama",
+  baseUrl: "http://127.0.0.1:11434",
+  envVar: "OLLAMA_API_KEY"
+})
+
+/** The server root without a trailing `/v1`, or `undefined` when the URL is unusable. */
+const rootUrl = (baseUrl: string): string | undefined => {
+  let url: URL
+  try {
+    url = new URL(baseUrl)
+  } catch {
+    return undefined
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return undefined
+  const trimmed = `${url.origin}${url.pathname}`.replace(/\/+$/, "")
+  return trimmed.endsWith("/v1") ? trimmed.slice(0, -3) : trimmed
+}
+
+const makeHealth = (
+  config: OpenAiCompatibleConfig,
+  root: string,
+  get: (url: string) => Effect.Effect<HttpClientResponse.HttpClientResponse, unknown>
+) =>
+  Effect.gen(function*() {
+    const ttlMs = Duration.toMillis(Duration.decode(config.healthTtl ?? "30 seconds"))
+    const timeout = config.healthTimeout ?? "5 seconds"
+    const url = config.healthCheck === "liteLLMLiveliness" ? `${root}/health/liveliness` : `${root}/v1/models`
+    const probeLock = yield* Effect.makeSemaphore(1)
+    let verdict: { readonly available: boolean; readonly until: number } | undefined
+
+    const learn = (available: boolean) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          verdict = { available, until: now + ttlMs }
+        }))
+    const cached = Effect.map(Clock.currentTimeMillis, (now) =>
+      verdict !== undefined && now < verdict.until ? Option.some(verdict.available) : Option.none<boolean>())
+    const probe = get(url).pipe(
+      Effect.flatMap((response) =>
+        Effect.as(Effect.ignore(response.text), response.status >= 200 && response.status < 300)
+      ),
+      Effect.timeout(timeout),
+      Effect.orElseSucceed(() => false),
+      Effect.tap(learn)
+    )
+    const isAvailable = Effect.flatMap(cached, (hit) =>
+      Option.isSome(hit)
+        ? Effect.succeed(hit.value)
+        : probeLock.withPermits(1)(
+          Effect.flatMap(cached, (again) => Option.isSome(again) ? Effect.succeed(again.value) : probe)
+        )).pipe(Effect.withSpan("LanguageModel.isAvailable", { attributes: { "gen_ai.provider.name": config.id } }))
+    return { isAvailable, learn }
+  })
+
+/** A provider whose configuration cannot work: every call says what to fix. */
+const misconfigured = (config: OpenAiCompatibleConfig, problem: string): LanguageModel.Service => {
+  const error = new ProviderError({
+    reason: "InvalidRequest",
+    providerId: config.id,
+    retryable: false,
+    message: `Provider "${config.id}" is misconfigured: ${problem}. Fix providers.${config.id} in the configuration.`
+  })
+  return LanguageModel.make({
+    id: config.id,
+    name: config.name ?? `${config.id} (${config.model})`,
+    isAvailable: Effect.succeed(false),
+    chat: () => Effect.fail(error),
+    stream: () => Stream.fail(error)
+  })
+}

@@ -1,0 +1,147 @@
+/**
+ * The OpenAI chat-completions wire format: domain messages, tools and options to a request
+ * body, and a complete (non-streamed) response body back to an `LLMResponse`.
+ */
+import type { FinishReason, LLMResponse, Message, ToolCall, ToolDefinition, Usage } from "../../domain/Message.js"
+import { parseToolArguments } from "../../domain/Message.js"
+import type { ChatOptions } from "../LanguageModel.js"
+
+/** The request body for `/v1/chat/completions`. */
+export const requestBody = (
+  defaultModel: string,
+  messages: ReadonlyArray<Message>,
+  tools: ReadonlyArray<ToolDefinition> | undefined,
+  options: ChatOptions | undefined,
+  stream: boolean
+): Record<string, unknown> => {
+  const body: Record<string, unknown> = {
+    model: options?.model ?? defaultModel,
+    messages: messages.map(toWireMessage)
+  }
+  if (tools !== undefined && tools.length > 0) {
+    body.tools = tools.map((tool) => ({
+      type: "function",
+      function: { name: tool.name, description: tool.description, parameters: tool.parameters }
+    }))
+  }
+  if (options?.temperature !== undefined) body.temperature = options.temperature
+  if (options?.maxTokens !== undefined) body.max_tokens = options.maxTokens
+  if (options?.toolChoice !== undefined) {
+    body.tool_choice = typeof options.toolChoice === "string"
+      ? options.toolChoice
+      : { type: "function", function: { name: options.toolChoice.tool } }
+  }
+  if (stream) {
+    body.stream = true
+    body.stream_options = { include_usage: true }
+  }
+  return body
+}
+
+const toWireMessage = (message: Message): Record<string, unknown> => {
+  switch (message.role) {
+    case "tool":
+      return {
+        role: "tool",
+        content: message.content,
+        tool_call_id: message.toolCallId ?? "",
+        ...(message.name !== undefined ? { name: message.name } : {})
+      }
+    case "assistant": {
+      const calls = message.toolCalls
+      if (calls === undefined || calls.length === 0) return { role: "assistant", content: message.content }
+      return {
+        role: "assistant",
+        content: message.content === "" ? null : message.content,
+        tool_calls: calls.map((call) => ({
+          id: call.id,
+          type: "function",
+          function: { name: call.name, arguments: JSON.stringify(call.arguments) }
+        }))
+      }
+    }
+    default:
+      return { role: message.role, content: message.content }
+  }
+}
+
+/** OpenAI's finish reasons in the domain's vocabulary. */
+export const finishReason = (value: unknown): FinishReason => {
+  switch (value) {
+    case "stop":
+      return "stop"
+    case "length":
+      return "length"
+    case "tool_calls":
+    case "function_call":
+      return "tool_calls"
+    case "content_filter":
+      return "content_filter"
+    default:
+      return "other"
+  }
+}
+
+/** Usage as reported; a figure the server left out stays `undefined`. */
+export const usage = (value: unknown): Usage | undefined => {
+  if (typeof value !== "object" || value === null) return undefined
+  const raw = value as Record<string, unknown>
+  const out: { -readonly [K in keyof Usage]: Usage[K] } = {}
+  if (typeof raw.prompt_tokens === "number") out.inputTokens = raw.prompt_tokens
+  if (typeof raw.completion_tokens === "number") out.outputTokens = raw.completion_tokens
+  if (typeof raw.total_tokens === "number") out.totalTokens = raw.total_tokens
+  const prompt = raw.prompt_tokens_details as Record<string, unknown> | null | undefined
+  if (typeof prompt?.cached_tokens === "number") out.cachedInputTokens = prompt.cached_tokens
+  const completion = raw.completion_tokens_details as Record<string, unknown> | null | undefined
+  if (typeof completion?.reasoning_tokens === "number") out.reasoningTokens = completion.reasoning_tokens
+  return out
+}
+
+/** A decoded tool call from its wire shape, with `argumentsError` for arguments that are not JSON. */
+export const toolCall = (id: string, name: string, rawArguments: string): ToolCall => {
+  const parsed = parseToolArguments(rawArguments)
+  return parsed.argumentsError === undefined
+    ? { id, name, arguments: parsed.arguments }
+    : { id, name, arguments: parsed.arguments, argumentsError: parsed.argumentsError }
+}
+
+/**
+ * Decodes a complete chat-completion body. Returns a string describing what is wrong when the
+ * body is not a chat completion.
+ */
+export const decodeCompletion = (
+  body: unknown,
+  metadata: Record<string, string> | undefined
+): LLMResponse | string => {
+  if (typeof body !== "object" || body === null) return "the body is not a JSON object"
+  const raw = body as Record<string, unknown>
+  const choices = raw.choices
+  if (!Array.isArray(choices) || choices.length === 0) return "the body has no `choices`"
+  const choice = choices[0] as Record<string, unknown> | null
+  const message = choice?.message as Record<string, unknown> | null | undefined
+  if (typeof message !== "object" || message === null) return "the first choice has no `message`"
+  const content = typeof message.content === "string" ? message.content : ""
+  const calls: Array<ToolCall> = []
+  if (Array.isArray(message.tool_calls)) {
+    for (const [index, wire] of (message.tool_calls as Array<Record<string, unknown> | null>).entries()) {
+      const fn = wire?.function as Record<string, unknown> | null | undefined
+      if (typeof fn?.name !== "string") return `tool call ${index} has no function name`
+      const args = typeof fn.arguments === "string"
+        ? fn.arguments
+        : fn.arguments === undefined || fn.arguments === null
+        ? ""
+        : JSON.stringify(fn.arguments)
+      calls.push(toolCall(typeof wire?.id === "string" ? wire.id : `call_${index}`, fn.name, args))
+    }
+  }
+  const hasCalls = calls.length > 0
+  return {
+    type: hasCalls ? "tool_calls" : "text",
+    content,
+    ...(hasCalls ? { toolCalls: calls } : {}),
+    usage: usage(raw.usage) ?? {},
+    finishReason: finishReason(choice?.finish_reason),
+    ...(typeof raw.model === "string" ? { model: raw.model } : {}),
+    ...(metadata !== undefined ? { metadata } : {})
+  }
+}
