@@ -22,7 +22,7 @@ export type ToolChoice = "auto" | "none" | "required" | { readonly tool: string 
 
 /**
  * Per-request options. `tier` forces a routing tier (the router skips its classifier); plain
- * providers ignore it.
+ * providers ignore it. `maxAttempts` caps the retry policy for one request.
  *
  * @since 0.1.0
  */
@@ -32,6 +32,11 @@ export interface ChatOptions {
   readonly maxTokens?: number
   readonly toolChoice?: ToolChoice
   readonly tier?: QueryTier
+  /**
+   * At most this many attempts for this request, below the provider's own policy. The router
+   * asks for one while other providers remain, so a dead provider is left at once.
+   */
+  readonly maxAttempts?: number
 }
 
 /**

@@ -107,9 +107,9 @@ export const withResilience = (
     })
 
   // Decides whether to try again and after how long; `None` hands the error to the caller.
-  const retryDelay = (attempt: number, error: LanguageModel.ModelError, deadline: number) =>
+  const retryDelay = (attempt: number, error: LanguageModel.ModelError, deadline: number, maxAttempts: number) =>
     Effect.gen(function*() {
-      if (attempt >= policy.maxAttempts || error._tag !== "ProviderError" || !error.retryable) return Option.none()
+      if (attempt >= maxAttempts || error._tag !== "ProviderError" || !error.retryable) return Option.none()
       let delayMs: number
       if (error.retryAfterMs !== undefined) {
         if (error.retryAfterMs > policy.maxRetryAfterMs) return Option.none()
@@ -125,6 +125,11 @@ export const withResilience = (
       )
       return Option.some(Duration.millis(delayMs))
     })
+
+  const attemptsFor = (chatOptions: LanguageModel.ChatOptions | undefined) =>
+    chatOptions?.maxAttempts !== undefined
+      ? Math.max(1, Math.min(policy.maxAttempts, Math.floor(chatOptions.maxAttempts)))
+      : policy.maxAttempts
 
   const remainingUntil = (deadline: number) =>
     Effect.map(Clock.currentTimeMillis, (now) => Math.max(0, deadline - now))
@@ -161,7 +166,7 @@ export const withResilience = (
           yield* annotateResponse(result.right, attempt)
           return result.right
         }
-        const delay = yield* retryDelay(attempt, result.left, deadline)
+        const delay = yield* retryDelay(attempt, result.left, deadline, attemptsFor(chatOptions))
         if (Option.isNone(delay)) {
           yield* Effect.annotateCurrentSpan("gen_ai.attempts", attempt)
           return yield* Effect.fail(result.left)
@@ -188,7 +193,7 @@ export const withResilience = (
           delivered
             ? Stream.fail(error)
             : Stream.unwrap(Effect.map(
-              retryDelay(attempt, error, deadline),
+              retryDelay(attempt, error, deadline, attemptsFor(chatOptions)),
               Option.match({
                 onNone: () => Stream.fail(error),
                 onSome: (delay) => Stream.unwrap(Effect.as(Effect.sleep(delay), attemptFrom(attempt + 1)))

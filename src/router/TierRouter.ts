@@ -206,7 +206,11 @@ export const make = (options: RouterOptions = {}) =>
               if (admission === "admit" && !(yield* isAvailable(id, service))) {
                 return undefined
               }
-              const pull = yield* Stream.toPull(service.stream(messages, tools, providerOptions))
+              // While other providers remain, one attempt: failing over beats retrying a dead one.
+              const last = candidates.indexOf(id) === candidates.length - 1
+              const pull = yield* Stream.toPull(
+                service.stream(messages, tools, last ? providerOptions : { ...providerOptions, maxAttempts: 1 })
+              )
               const first = yield* pull.pipe(
                 Effect.catchAll((error) => Option.isNone(error) ? Effect.succeed(Chunk.empty<ChatChunk>()) : Effect.fail(error.value))
               )

@@ -74,6 +74,18 @@ describe("Resilience", () => {
       expect(model.calls()).toBe(4)
     }))
 
+  it.effect("a request's maxAttempts caps the policy for that request only", () =>
+    Effect.gen(function*() {
+      const model = scripted(fails(failure("ServerError", true)))
+      const resilient = withResilience(model.service, { maxAttempts: 4 })
+      const capped = yield* errorOf(Stream.runDrain(resilient.stream([Message.user("x")], [], { maxAttempts: 1 })))
+      expect([capped.reason, model.calls()]).toEqual(["ServerError", 1])
+      const fiber = yield* Effect.fork(errorOf(Stream.runDrain(resilient.stream([Message.user("x")], [], { maxAttempts: 9 }))))
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(fiber)
+      expect(model.calls()).toBe(1 + 4)
+    }))
+
   it.effect("a non-retryable error is not retried", () =>
     Effect.gen(function*() {
       const model = scripted(fails(failure("Unauthorized", false)), answer)

@@ -237,7 +237,7 @@ describe("TierRouter: routing by tier", () => {
 })
 
 describe("TierRouter: fallback", () => {
-  it.scoped("a provider answering 503 (after its own retries) hands the request to the next provider", () =>
+  it.scoped("a provider answering 503 hands the request to the next provider after one attempt, not after its retries", () =>
     Effect.gen(function*() {
       const servers = yield* threeServers({ a: { script: () => unavailable } })
       const chunks = yield* askTier("simple").pipe(
@@ -249,6 +249,21 @@ describe("TierRouter: fallback", () => {
       expect(route.fallbacksTried[0]!.provider).toBe("ollama")
       expect(route.fallbacksTried[0]!.reason).toMatch(/^ServerError: .*503/)
       expect(textOf(chunks)).toBe("from B")
+      expect(servers.a.completions).toHaveLength(1)
+    }))
+
+  it.scoped("the last provider left keeps its own retries", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const servers = yield* threeServers({ a: { script: () => ++calls < providerAttempts ? unavailable : answer("from A") } })
+      const chunks = yield* askTier("simple").pipe(
+        Effect.provide(kernel({
+          plugins: { enabled: ["ollama"] },
+          routing: { tierMapping: { simple: "ollama", moderate: "ollama", complex: "ollama", reasoning: "ollama" } },
+          providers: { ollama: { baseUrl: servers.a.url, model: "model-a" } }
+        }, withKey))
+      )
+      expect([routeOf(chunks).provider, textOf(chunks)]).toEqual(["ollama", "from A"])
       expect(servers.a.completions).toHaveLength(providerAttempts)
     }))
 
@@ -342,20 +357,20 @@ describe("TierRouter: passive health", () => {
       const servers = yield* threeServers({ a: { script: () => healthy ? answer("from A") : unavailable } })
       yield* Effect.gen(function*() {
         for (let i = 0; i < 3; i++) expect(routeOf(yield* askTier("simple")).provider).toBe("litellm")
-        expect(servers.a.completions).toHaveLength(3 * providerAttempts)
+        expect(servers.a.completions).toHaveLength(3)
 
         const skipped = routeOf(yield* askTier("simple"))
         expect(skipped.provider).toBe("litellm")
         expect(skipped.fallbacksTried).toEqual([{ provider: "ollama", reason: "in cooldown after recent failures" }])
         yield* TestClock.adjust("29 seconds")
         expect(routeOf(yield* askTier("simple")).provider).toBe("litellm")
-        expect(servers.a.completions).toHaveLength(3 * providerAttempts)
+        expect(servers.a.completions).toHaveLength(3)
 
         healthy = true
         yield* TestClock.adjust("1 second")
         const probe = yield* askTier("simple")
         expect([routeOf(probe).provider, textOf(probe)]).toEqual(["ollama", "from A"])
-        expect(servers.a.completions).toHaveLength(3 * providerAttempts + 1)
+        expect(servers.a.completions).toHaveLength(4)
         expect(routeOf(yield* askTier("simple")).provider).toBe("ollama")
       }).pipe(Effect.provide(kernel(routingConfig({ a: servers.a.url, b: servers.b.url, c: servers.c.url }), withKey)))
     }))
