@@ -17,7 +17,7 @@ import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { AgentError } from "../domain/Errors.js"
-import { TaskCreatedEvent, type AgentEvent } from "../domain/Events.js"
+import { type AgentEvent, TaskCreatedEvent, TaskStatusEvent } from "../domain/Events.js"
 import type { AuthContext, ExecutionContext } from "../domain/ExecutionContext.js"
 import { type Message, type QueryTier, type ToolCall, toolResult } from "../domain/Message.js"
 import * as LanguageModel from "../providers/LanguageModel.js"
@@ -95,12 +95,15 @@ const settingsOf = (options: RunOptions, inputRequired: Settings["inputRequired"
  * the fiber is interrupted — and with it the model request and the tool calls in flight.
  */
 const eventStream = <R>(
-  body: (emit: Deps["emit"]) => Effect.Effect<void, AgentError, R>
+  body: (emit: Pick<Deps, "emit" | "emitAll">) => Effect.Effect<void, AgentError, R>
 ): Stream.Stream<AgentEvent, AgentError, R> =>
   Stream.unwrapScoped(
     Effect.gen(function*() {
       const mailbox = yield* Mailbox.make<AgentEvent, AgentError>({ capacity: 256 })
-      yield* body((event) => mailbox.offer(event)).pipe(Mailbox.into(mailbox), Effect.forkScoped)
+      yield* body({ emit: (event) => mailbox.offer(event), emitAll: (events) => mailbox.offerAll(events) }).pipe(
+        Mailbox.into(mailbox),
+        Effect.forkScoped
+      )
       return Mailbox.toStream(mailbox)
     })
   )
@@ -113,21 +116,14 @@ const newContext = (context: RunInput["context"] = {}): ExecutionContext => ({
 })
 
 const start = (deps: Deps, context: ExecutionContext) =>
-  Effect.flatMap(
-    Effect.clockWith((clock) => clock.currentTimeMillis),
-    (millis) =>
-      Effect.zipRight(
-        deps.emit(
-          new TaskCreatedEvent({
-            contextId: context.contextId,
-            taskId: context.taskId,
-            agentId: context.agentId,
-            timestamp: new Date(millis).toISOString()
-          })
-        ),
-        emitStatus(deps, context, "working")
-      )
-  )
+  Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (millis) => {
+    const timestamp = new Date(millis).toISOString()
+    const ids = { contextId: context.contextId, taskId: context.taskId, timestamp }
+    return deps.emitAll([
+      new TaskCreatedEvent({ ...ids, agentId: context.agentId }, true),
+      new TaskStatusEvent({ ...ids, status: "working" }, true)
+    ])
+  })
 
 const invalidInput = (context: ExecutionContext, message: string) =>
   new AgentError({ reason: "InvalidInput", contextId: context.contextId, taskId: context.taskId, message })
@@ -146,9 +142,9 @@ const initialMessages = (input: RunInput): Array<Message> => [
  * @since 0.1.0
  */
 export const run = (input: RunInput): Stream.Stream<AgentEvent, AgentError, LanguageModel.LanguageModel | Toolbox> =>
-  eventStream((emit) =>
+  eventStream((emitters) =>
     Effect.gen(function*() {
-      const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: yield* Toolbox, emit }
+      const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: yield* Toolbox, ...emitters }
       const context = newContext(input.context)
       yield* start(deps, context)
       const messages = initialMessages(input)
@@ -241,9 +237,9 @@ export const make = (options: {
     const agent: Agent = {
       name: options.name,
       run: (input) =>
-        eventStream((emit) =>
+        eventStream((emitters) =>
           Effect.gen(function*() {
-            const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: options.toolbox, emit }
+            const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: options.toolbox, ...emitters }
             const context = newContext({ ...input, agentId })
             yield* start(deps, context)
             const stored = yield* store.load(context.contextId)
@@ -278,7 +274,7 @@ export const make = (options: {
           }).pipe(Effect.withSpan("Agent.run", { attributes: { agent: options.name } }))
         ),
       resume: (contextId, input, runOptions = {}) =>
-        eventStream((emit) =>
+        eventStream((emitters) =>
           Effect.gen(function*() {
             const stored = yield* store.load(contextId)
             const pending = Option.flatMap(stored, (conversation) => Option.fromNullable(conversation.pending))
@@ -293,7 +289,7 @@ export const make = (options: {
               )
             }
             const step = pending.value
-            const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: options.toolbox, emit }
+            const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: options.toolbox, ...emitters }
             const context: ExecutionContext = {
               contextId,
               taskId: step.taskId,
@@ -304,7 +300,7 @@ export const make = (options: {
             const event = input.result.success
               ? yield* toolCompleteEvent(context, call, input.result.result)
               : yield* toolErrorEvent(context, call, input.result.error)
-            yield* emit(event)
+            yield* emitters.emit(event)
             const content = input.result.success
               ? typeof input.result.result === "string" ? input.result.result : JSON.stringify(input.result.result) ?? "null"
               : `Error (${input.result.reason ?? "ExecutionFailed"}): ${input.result.error}`

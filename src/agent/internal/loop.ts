@@ -3,6 +3,7 @@
  * call the model, stream its text, run the tool calls it makes, feed the results back, repeat.
  * It talks to the outside world only through `emit`.
  */
+import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -21,6 +22,7 @@ import {
 import type { ExecutionContext } from "../../domain/ExecutionContext.js"
 import {
   addUsage,
+  type ChatChunk,
   type FinishReason,
   type Message,
   type QueryTier,
@@ -49,6 +51,7 @@ export interface Deps {
   readonly model: LanguageModel.Service
   readonly toolbox: Toolbox.Service
   readonly emit: (event: AgentEvent) => Effect.Effect<unknown>
+  readonly emitAll: (events: Iterable<AgentEvent>) => Effect.Effect<unknown>
 }
 
 /** Where a run stands between steps. */
@@ -87,7 +90,7 @@ const base = (context: ExecutionContext, timestamp: string) => ({
 export const emitStatus = (deps: Deps, context: ExecutionContext, status: TaskState, message?: string) =>
   Effect.flatMap(now, (timestamp) =>
     deps.emit(
-      new TaskStatusEvent({ ...base(context, timestamp), status, ...(message !== undefined ? { message } : {}) })
+      new TaskStatusEvent({ ...base(context, timestamp), status, ...(message !== undefined ? { message } : {}) }, true)
     ))
 
 /** Ends a run as failed: a `task-status` event, then the error. */
@@ -147,43 +150,49 @@ const callModel = (
       ...(tools.length > 0 && settings.toolChoice !== undefined ? { toolChoice: settings.toolChoice } : {}),
       ...(forcedTier !== undefined ? { tier: forcedTier } : {})
     }
-    return deps.model.stream(state.messages, tools, options).pipe(
-      Stream.runForEach((chunk): Effect.Effect<unknown> => {
+    // Chunks are handled a batch at a time: one clock read and one offer per batch, not per chunk.
+    const handle = (chunks: Chunk.Chunk<ChatChunk>, timestamp: string) => {
+      const events: Array<AgentEvent> = []
+      for (const chunk of chunks) {
         switch (chunk._tag) {
           case "text-delta":
             text += chunk.delta
-            return Effect.flatMap(now, (timestamp) =>
-              deps.emit(new ContentDeltaEvent({ ...base(state.context, timestamp), delta: chunk.delta })))
+            events.push(new ContentDeltaEvent({ ...base(state.context, timestamp), delta: chunk.delta }, true))
+            break
           case "route":
             tier = chunk.tier
             provider = chunk.provider
             forced = chunk.forced
-            return Effect.flatMap(now, (timestamp) =>
-              deps.emit(
-                new RouteSelectedEvent({
-                  ...base(state.context, timestamp),
-                  tier: chunk.tier,
-                  provider: chunk.provider,
-                  score: chunk.score,
-                  signals: chunk.signals,
-                  forced: chunk.forced,
-                  fallbacksTried: chunk.fallbacksTried
-                })
-              ))
+            events.push(
+              new RouteSelectedEvent({
+                ...base(state.context, timestamp),
+                tier: chunk.tier,
+                provider: chunk.provider,
+                score: chunk.score,
+                signals: chunk.signals,
+                forced: chunk.forced,
+                fallbacksTried: chunk.fallbacksTried
+              }, true)
+            )
+            break
           case "tool-call-end":
             toolCalls.push(chunk.toolCall)
-            return Effect.void
+            break
           case "usage":
             usage = addUsage(usage, chunk.usage)
-            return Effect.void
+            break
           case "finish":
             finishReason = chunk.finishReason
             model = chunk.model
-            return Effect.void
+            break
           default:
-            return Effect.void
+            break
         }
-      }),
+      }
+      return events.length === 0 ? Effect.void : deps.emitAll(events)
+    }
+    return deps.model.stream(state.messages, tools, options).pipe(
+      Stream.runForEachChunk((chunks) => Effect.flatMap(now, (timestamp) => handle(chunks, timestamp))),
       Effect.map((): StepResult => ({ text, toolCalls, usage, finishReason, tier, provider, model })),
       Effect.catchAll((error) => {
         const escalateTo = tier !== undefined && !forced ? nextTier[tier] : undefined
@@ -231,37 +240,41 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
       const events = deps.toolbox.execute(call, state.context)
       return settings.inputRequired === "pause" ? Stream.takeUntil(events, pausesFor) : events
     })
-    yield* Stream.mergeAll(streams, { concurrency: settings.concurrency }).pipe(
-      Stream.runForEach((event) => {
-        let status: Effect.Effect<unknown> = Effect.void
-        switch (event.type) {
-          case "tool-start":
-            redacted.set(event.toolCallId, event.arguments)
-            break
-          case "tool-complete":
-            results.set(event.toolCallId, toolResult(event.toolCallId, event.toolName, resultText(event.result)))
-            if (asked.delete(event.toolCallId) && --waitingInline === 0) status = emitStatus(deps, state.context, "working")
-            break
-          case "tool-error":
-            results.set(event.toolCallId, toolResult(event.toolCallId, event.toolName, errorText(event.reason, event.error)))
-            if (asked.delete(event.toolCallId) && --waitingInline === 0) status = emitStatus(deps, state.context, "working")
-            break
-          case "tool-input-required":
-            if (settings.inputRequired === "pause" && pausesFor(event)) {
-              results.set(event.toolCallId, undefined)
-              break
-            }
-            asked.set(event.toolCallId, event.message)
-            if (waitingInline++ === 0) {
-              status = emitStatus(deps, state.context, "waiting-input", `Waiting for input for ${event.toolName}`)
-            }
-            break
-          default:
-            break
-        }
-        return Effect.zipRight(deps.emit(event), status)
-      })
-    )
+    const onEvent = (event: ToolEvent): Effect.Effect<unknown> | undefined => {
+      switch (event.type) {
+        case "tool-start":
+          redacted.set(event.toolCallId, event.arguments)
+          return undefined
+        case "tool-complete":
+          results.set(event.toolCallId, toolResult(event.toolCallId, event.toolName, resultText(event.result)))
+          return asked.delete(event.toolCallId) && --waitingInline === 0 ? emitStatus(deps, state.context, "working") : undefined
+        case "tool-error":
+          results.set(event.toolCallId, toolResult(event.toolCallId, event.toolName, errorText(event.reason, event.error)))
+          return asked.delete(event.toolCallId) && --waitingInline === 0 ? emitStatus(deps, state.context, "working") : undefined
+        case "tool-input-required":
+          if (settings.inputRequired === "pause" && pausesFor(event)) {
+            results.set(event.toolCallId, undefined)
+            return undefined
+          }
+          asked.set(event.toolCallId, event.message)
+          return waitingInline++ === 0
+            ? emitStatus(deps, state.context, "waiting-input", `Waiting for input for ${event.toolName}`)
+            : undefined
+        default:
+          return undefined
+      }
+    }
+    // One call (the common case) needs no merging.
+    const merged = streams.length === 1 ? streams[0]! : Stream.mergeAll(streams, { concurrency: settings.concurrency })
+    yield* Stream.runForEachChunk(merged, (events) => {
+      let statuses: Array<Effect.Effect<unknown>> | undefined
+      for (const event of events) {
+        const status = onEvent(event)
+        if (status !== undefined) (statuses ??= []).push(status)
+      }
+      const emitted = deps.emitAll(events)
+      return statuses === undefined ? emitted : Effect.zipRight(emitted, Effect.all(statuses, { discard: true }))
+    })
     // A tool that ended asking for input nobody here can give (a remote agent's question):
     // the model is told, so it can ask the user and call again with the answer.
     for (const call of calls) {
@@ -363,23 +376,21 @@ export const runSteps = (
       if (!final) state.step++
       state.usage = addUsage(state.usage, result.usage)
       const timestamp = yield* now
-      yield* deps.emit(
+      yield* deps.emitAll([
         new ContentCompleteEvent({
           ...base(state.context, timestamp),
           content: result.text,
           ...(result.toolCalls.length > 0 ? { toolCalls: result.toolCalls } : {}),
           finishReason: result.finishReason
-        })
-      )
-      yield* deps.emit(
+        }, true),
         new LlmUsageEvent({
           ...base(state.context, timestamp),
           step: state.step,
           usage: result.usage,
           ...(result.provider !== undefined ? { provider: result.provider } : {}),
           ...(result.model !== undefined ? { model: result.model } : {})
-        })
-      )
+        }, true)
+      ])
       if (result.toolCalls.length === 0 || final) {
         state.messages.push({ role: "assistant", content: result.text })
         return { _tag: "Completed", content: result.text } as const
@@ -415,10 +426,8 @@ export const runSteps = (
 
 /** Emits the closing `task-status` and `task-complete` of a completed run. */
 export const complete = (state: State, deps: Deps, content: string) =>
-  Effect.gen(function*() {
-    yield* emitStatus(deps, state.context, "completed")
-    const timestamp = yield* now
-    yield* deps.emit(
-      new TaskCompleteEvent({ ...base(state.context, timestamp), content, steps: state.step, usage: state.usage })
-    )
-  })
+  Effect.flatMap(now, (timestamp) =>
+    deps.emitAll([
+      new TaskStatusEvent({ ...base(state.context, timestamp), status: "completed" }, true),
+      new TaskCompleteEvent({ ...base(state.context, timestamp), content, steps: state.step, usage: state.usage }, true)
+    ]))
