@@ -1,0 +1,256 @@
+/**
+ * Benchmark: the agent loop against a local OpenAI-compatible server that answers at once.
+ *
+ * A five-step tool loop (the model calls the local tool `add` four times, then answers) run by
+ *   (a) a floor: plain `fetch` making the same streaming HTTP exchanges, parsing only what it must,
+ *   (b) `Agent.run` (ours),
+ *   (c) the Vercel AI SDK's `generateText` with the same tool and a five-step stop condition.
+ * Then scaling: 1, 10, 100 and 1,000 concurrent runs (the server delays each answer a little so
+ * runs overlap) — runs per second and peak RSS for ours and the AI SDK.
+ *
+ * The server lives in this process; every client variant runs in its own child process, so
+ * memory figures are that client's alone.
+ *
+ * Usage: npx tsx scripts/bench/agent-loop.ts [--quick]
+ */
+import { execFileSync, spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import * as OpenAiServer from "../../test/peers/OpenAiServer.js"
+
+const self = fileURLToPath(import.meta.url)
+const quick = process.argv.includes("--quick")
+const toolSteps = 4
+const steps = toolSteps + 1
+
+type Variant = "floor" | "ours" | "aisdk"
+
+// ---------------------------------------------------------------- server
+
+const answer = (request: OpenAiServer.RecordedRequest, delayMs: number): OpenAiServer.Step => {
+  const messages: ReadonlyArray<{ role: string }> = request.body?.messages ?? []
+  const done = messages.filter((message) => message.role === "tool").length
+  const streamed = request.body?.stream === true
+  const usage = OpenAiServer.usage(20, 5)
+  if (done < toolSteps) {
+    const call = { id: `call_${done}`, name: "add", arguments: { a: done, b: 1 } }
+    return streamed
+      ? OpenAiServer.sse(OpenAiServer.toolCallChunks([call], { usage }), { delayMs })
+      : OpenAiServer.json(OpenAiServer.toolCallCompletion([call], { usage }), { delayMs })
+  }
+  return streamed
+    ? OpenAiServer.sse(OpenAiServer.textChunks(["The ", "sum ", "is ", "4."], { usage }), { delayMs })
+    : OpenAiServer.json(OpenAiServer.textCompletion("The sum is 4.", { usage }), { delayMs })
+}
+
+// ---------------------------------------------------------------- clients (child processes)
+
+type RunOnce = () => Promise<void>
+
+const floorClient = (url: string): RunOnce => async () => {
+  const messages: Array<Record<string, unknown>> = [{ role: "user", content: "Add the numbers." }]
+  const tools = [{ type: "function", function: { name: "add", description: "Adds a and b.", parameters: addSchema } }]
+  for (let step = 0; step < 10; step++) {
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer bench" },
+      body: JSON.stringify({ model: "bench", messages, tools, stream: true, stream_options: { include_usage: true } })
+    })
+    const text = await response.text()
+    let content = ""
+    const calls: Array<{ id: string; name: string; args: string }> = []
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("data: ") || line === "data: [DONE]") continue
+      const delta = JSON.parse(line.slice(6)).choices?.[0]?.delta
+      if (delta?.content) content += delta.content
+      for (const fragment of delta?.tool_calls ?? []) {
+        const call = calls[fragment.index] ??= { id: fragment.id, name: fragment.function.name, args: "" }
+        call.args += fragment.function?.arguments ?? ""
+      }
+    }
+    if (calls.length === 0) return
+    messages.push({
+      role: "assistant",
+      content: content || null,
+      tool_calls: calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.args } }))
+    })
+    for (const call of calls) {
+      const { a, b } = JSON.parse(call.args)
+      messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify({ sum: a + b }) })
+    }
+  }
+}
+
+const addSchema = {
+  type: "object",
+  properties: { a: { type: "number" }, b: { type: "number" } },
+  required: ["a", "b"],
+  additionalProperties: false
+}
+
+const oursClient = async (url: string): Promise<RunOnce> => {
+  const [{ NodeHttpClient }, Effect, Layer, ManagedRuntime, Redacted, Schema, Stream, agent, provider, local, toolbox] =
+    await Promise.all([
+      import("@effect/platform-node"),
+      import("effect/Effect"),
+      import("effect/Layer"),
+      import("effect/ManagedRuntime"),
+      import("effect/Redacted"),
+      import("effect/Schema"),
+      import("effect/Stream"),
+      import("../../src/agent/Agent.js"),
+      import("../../src/providers/OpenAiCompatible.js"),
+      import("../../src/tools/LocalTools.js"),
+      import("../../src/tools/Toolbox.js")
+    ])
+  const add = local.tool({
+    name: "add",
+    description: "Adds a and b.",
+    parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+    handler: ({ a, b }) => Effect.succeed({ sum: a + b })
+  })
+  const live = Layer.mergeAll(
+    provider.liteLLMProvider({ model: "bench", baseUrl: url, apiKey: Redacted.make("bench") }),
+    toolbox.layer([local.localTools([add])])
+  ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  const runtime = ManagedRuntime.make(live)
+  await runtime.runPromise(Effect.void)
+  return () => runtime.runPromise(Stream.runDrain(agent.run({ prompt: "Add the numbers.", maxSteps: 10 })))
+}
+
+const aiSdkClient = async (url: string): Promise<RunOnce> => {
+  const { generateText, jsonSchema, stepCountIs, tool } = await import("ai")
+  const { createOpenAI } = await import("@ai-sdk/openai")
+  const model = createOpenAI({ baseURL: `${url}/v1`, apiKey: "bench" }).chat("bench")
+  const tools = {
+    add: tool({
+      description: "Adds a and b.",
+      inputSchema: jsonSchema<{ a: number; b: number }>(addSchema as never),
+      execute: async ({ a, b }: { a: number; b: number }) => ({ sum: a + b })
+    })
+  }
+  return async () => {
+    await generateText({ model, tools, stopWhen: stepCountIs(steps), prompt: "Add the numbers.", maxRetries: 0 })
+  }
+}
+
+const makeClient = (variant: Variant, url: string): Promise<RunOnce> =>
+  variant === "floor" ? Promise.resolve(floorClient(url)) : variant === "ours" ? oursClient(url) : aiSdkClient(url)
+
+interface ChildResult {
+  readonly variant: Variant
+  readonly mode: "latency" | "scale"
+  readonly concurrency: number
+  readonly usPerStep?: number
+  readonly runsPerSecond?: number
+  readonly peakRssMb?: number
+  readonly baselineRssMb?: number
+  readonly kbPerRun?: number
+}
+
+const child = async (variant: Variant, mode: "latency" | "scale", url: string, concurrency: number) => {
+  const runOnce = await makeClient(variant, url)
+  for (let i = 0; i < 30; i++) await runOnce()
+  if (mode === "latency") {
+    const iterations = quick ? 100 : 400
+    const start = performance.now()
+    for (let i = 0; i < iterations; i++) await runOnce()
+    const elapsed = performance.now() - start
+    return { variant, mode, concurrency: 1, usPerStep: (elapsed * 1000) / (iterations * steps) } satisfies ChildResult
+  }
+  globalThis.gc?.()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const baseline = process.memoryUsage().rss
+  let peak = baseline
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss)
+  }, 2)
+  const start = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, () => runOnce()))
+  const elapsed = performance.now() - start
+  clearInterval(sampler)
+  peak = Math.max(peak, process.memoryUsage().rss)
+  return {
+    variant,
+    mode,
+    concurrency,
+    runsPerSecond: concurrency / (elapsed / 1000),
+    peakRssMb: peak / 2 ** 20,
+    baselineRssMb: baseline / 2 ** 20,
+    kbPerRun: (peak - baseline) / 1024 / concurrency
+  } satisfies ChildResult
+}
+
+// ---------------------------------------------------------------- parent
+
+const runChild = (args: ReadonlyArray<string>): Promise<ChildResult> =>
+  new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ["--expose-gc", "--import", "tsx", self, "--child", ...args, ...(quick ? ["--quick"] : [])], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    proc.stdout.on("data", (chunk) => (out += chunk))
+    proc.on("exit", (code) => {
+      const line = out.trim().split("\n").at(-1) ?? ""
+      code === 0 ? resolve(JSON.parse(line)) : reject(new Error(`child ${args.join(" ")} exited with ${code}: ${out}`))
+    })
+  })
+
+const main = async () => {
+  const fast = await OpenAiServer.listen({ script: (request) => answer(request, 0) })
+  const slow = await OpenAiServer.listen({ script: (request) => answer(request, 25) })
+  try {
+    console.log(`agent-loop benchmark: ${steps} model calls per run (${toolSteps} with a tool call), node ${process.version}`)
+    try {
+      console.log(`cpu: ${execFileSync("nproc").toString().trim()} cores`)
+    } catch {
+      // nproc is informational only
+    }
+    const latency: Record<Variant, number> = { floor: 0, ours: 0, aisdk: 0 }
+    for (const variant of ["floor", "ours", "aisdk"] as const) {
+      latency[variant] = (await runChild([variant, "latency", fast.url, "1"])).usPerStep!
+    }
+    console.log("\n== time per step (sequential runs, server answers at once)")
+    console.log(`floor (fetch + line splitter):   ${latency.floor.toFixed(1)} µs/step`)
+    console.log(`ours (Agent.run):                ${latency.ours.toFixed(1)} µs/step`)
+    console.log(`Vercel AI SDK (generateText):    ${latency.aisdk.toFixed(1)} µs/step`)
+    const overhead = latency.ours - latency.floor
+    const ratio = latency.ours / latency.aisdk
+    console.log(`our overhead over the floor:     ${overhead.toFixed(1)} µs/step   (target ≤ 300)  ${overhead <= 300 ? "OK" : "MISSED"}`)
+    console.log(`ours / AI SDK:                   ${ratio.toFixed(2)}×          (target ≤ 0.80) ${ratio <= 0.8 ? "OK" : "MISSED"}`)
+
+    console.log("\n== scaling (server delays each answer 25 ms)")
+    console.log("runs   | ours runs/s | AI SDK runs/s | ours peak RSS | AI SDK peak RSS | ours KB/run | AI SDK KB/run")
+    for (const concurrency of quick ? [1, 10, 100] : [1, 10, 100, 1000]) {
+      const ours = await runChild(["ours", "scale", slow.url, String(concurrency)])
+      const sdk = await runChild(["aisdk", "scale", slow.url, String(concurrency)])
+      console.log(
+        `${String(concurrency).padEnd(6)} | ${ours.runsPerSecond!.toFixed(0).padStart(11)} | ${sdk.runsPerSecond!.toFixed(0).padStart(13)} | ` +
+          `${ours.peakRssMb!.toFixed(1).padStart(10)} MB | ${sdk.peakRssMb!.toFixed(1).padStart(12)} MB | ` +
+          `${ours.kbPerRun!.toFixed(1).padStart(11)} | ${sdk.kbPerRun!.toFixed(1).padStart(13)}` +
+          `   (ratio ${(ours.kbPerRun! / Math.max(sdk.kbPerRun!, 0.001)).toFixed(2)}×)`
+      )
+    }
+    console.log("targets: memory per in-flight run ≤ 100 KB, and below the AI SDK's at every level")
+  } finally {
+    await Promise.all([fast.close, slow.close].map((close) => import("effect/Effect").then((Effect) => Effect.runPromise(close))))
+  }
+}
+
+if (process.argv.includes("--child")) {
+  const [variant, mode, url, concurrency] = process.argv.slice(process.argv.indexOf("--child") + 1)
+  child(variant as Variant, mode as "latency" | "scale", url!, Number(concurrency)).then(
+    (result) => {
+      console.log(JSON.stringify(result))
+      process.exit(0)
+    },
+    (error) => {
+      console.error(error)
+      process.exit(1)
+    }
+  )
+} else {
+  main().catch((error) => {
+    console.error(error)
+    process.exit(1)
+  })
+}
