@@ -181,6 +181,9 @@ export const listen = (options: Options = {}): Promise<OpenAiServer> => {
     path === undefined ? requests.length : requests.filter((request) => request.path === path).length
 
   return new Promise((resolve) => {
+    // Node adds a "close" listener to a keep-alive socket per response it serves; a client that
+    // reuses one connection for many requests is normal, not a leak.
+    server.on("connection", (socket) => socket.setMaxListeners(0))
     server.listen(0, "127.0.0.1", () => {
       const port = (server.address() as AddressInfo).port
       resolve({
