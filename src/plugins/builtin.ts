@@ -28,6 +28,7 @@ import { HttpUrl } from "../config/KernelConfig.js"
 import { PluginError } from "../domain/Errors.js"
 import type { QueryTier } from "../domain/Message.js"
 import * as OpenAiCompatible from "../providers/OpenAiCompatible.js"
+import * as RateLimiter from "../providers/RateLimiter.js"
 import { withResilience, type ResilienceOptions } from "../providers/Resilience.js"
 import { buildProviderKeyName, SecretsManager, type Service as SecretsService } from "../secrets/SecretsManager.js"
 import { localTools, tool } from "../tools/LocalTools.js"
@@ -181,7 +182,19 @@ export const bedrock: ProviderPlugin = {
         ...(endpoint !== undefined ? { endpoint } : {}),
         ...credentials
       })
-      return withResilience(raw, { model, ...(yield* resilienceOf(config, "bedrock")) })
+      const rateLimit = yield* read(config, "providers.bedrock.rateLimit")
+      const rateLimiter = Predicate.isRecord(rateLimit)
+        ? yield* RateLimiter.make(rateLimit as RateLimiter.RateLimitOptions).pipe(
+          Effect.mapError((error) =>
+            new PluginError({ reason: "LoadFailed", pluginId: "bedrock", message: `providers.bedrock.rateLimit: ${error.message}` })
+          )
+        )
+        : undefined
+      return withResilience(raw, {
+        model,
+        ...(yield* resilienceOf(config, "bedrock")),
+        ...(rateLimiter !== undefined ? { rateLimiter } : {})
+      })
     }),
   getPairingTools: (secrets, config) =>
     pairingTools({

@@ -22,12 +22,13 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { ProviderError, type ProviderErrorReason } from "../domain/Errors.js"
+import { type ConfigError, ProviderError, type ProviderErrorReason } from "../domain/Errors.js"
 import type { ChatChunk, Message, ToolDefinition } from "../domain/Message.js"
 import { toProviderError } from "./internal/bedrockErrors.js"
 import * as request from "./internal/bedrockRequest.js"
 import * as response from "./internal/bedrockResponse.js"
 import * as LanguageModel from "./LanguageModel.js"
+import * as RateLimiter from "./RateLimiter.js"
 import { type ResilienceOptions, withResilience } from "./Resilience.js"
 
 /**
@@ -84,6 +85,8 @@ export interface BedrockConfig {
  */
 export interface BedrockProviderConfig extends BedrockConfig {
   readonly resilience?: ResilienceOptions
+  /** Requests per minute, concurrent requests and queue bound, as for any provider. */
+  readonly rateLimit?: RateLimiter.RateLimitOptions
 }
 
 /**
@@ -350,8 +353,18 @@ export const make = (config: BedrockConfig): Effect.Effect<LanguageModel.Service
  * ```
  * @since 0.1.0
  */
-export const bedrockProvider = (config: BedrockProviderConfig): Layer.Layer<LanguageModel.LanguageModel> =>
+export const bedrockProvider = (
+  config: BedrockProviderConfig
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError> =>
   Layer.scoped(
     LanguageModel.LanguageModel,
-    Effect.map(make(config), (service) => withResilience(service, { model: config.model, ...config.resilience }))
+    Effect.gen(function*() {
+      const service = yield* make(config)
+      const rateLimiter = config.rateLimit !== undefined ? yield* RateLimiter.make(config.rateLimit) : undefined
+      return withResilience(service, {
+        model: config.model,
+        ...config.resilience,
+        ...(rateLimiter !== undefined ? { rateLimiter } : {})
+      })
+    })
   )

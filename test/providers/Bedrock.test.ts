@@ -575,4 +575,26 @@ describe("bedrockProvider", () => {
       expect(response.content).toBe("second time lucky")
       expect(yield* server.requests).toHaveLength(2)
     }).pipe(Effect.scoped))
+
+  it.live("applies the provider's rate limit: over the concurrency limit with a full queue is RateLimited at once", () =>
+    Effect.gen(function*() {
+      const server = yield* BedrockServer.make
+      yield* server.enqueue({ _tag: "stall" })
+      const layer = Bedrock.bedrockProvider({
+        model: modelId,
+        region: "us-east-1",
+        endpoint: server.endpoint,
+        credentials,
+        rateLimit: { maxConcurrent: 1, maxQueue: 0 }
+      })
+      const [rejected, requests] = yield* Effect.gen(function*() {
+        const model = yield* LanguageModel.LanguageModel
+        yield* Effect.fork(model.chat([Message.user("first")]))
+        yield* server.received(0)
+        const error = yield* Effect.flip(model.chat([Message.user("second")]))
+        return [error, yield* server.requests] as const
+      }).pipe(Effect.provide(layer))
+      expect(rejected._tag === "ProviderError" && rejected.reason).toBe("RateLimited")
+      expect(requests).toHaveLength(1)
+    }).pipe(Effect.scoped))
 })
