@@ -7,7 +7,9 @@
  *     row wraps the raw call in the cheapest two-event `Stream`, which separates what the
  *     `Stream<ToolEvent>` contract itself costs from what the provider adds.
  * (b) the cost per event of 10,000 local tool calls through `Toolbox` (µs per event), beside a
- *     plain async function that builds the same two events (the floor of any implementation).
+ *     plain async function that builds the same two events (the floor of any implementation):
+ *     once as 10,000 sequential `execute` streams (a stream per call), once as one
+ *     `executeBatch` of all 10,000 calls (one stream; the toolbox's default concurrency of 8).
  *
  * Options: `--calls N` (default 1000), `--local N` (default 10000).
  */
@@ -17,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as ExecutionContext from "../../src/domain/ExecutionContext.js"
+import type { ToolCall } from "../../src/domain/Message.js"
 import { localTools, tool } from "../../src/tools/LocalTools.js"
 import * as McpTools from "../../src/tools/McpTools.js"
 import * as Toolbox from "../../src/tools/Toolbox.js"
@@ -104,29 +107,35 @@ interface LocalRun {
   readonly cpuMs: number
 }
 
-const toolboxCost = Effect.gen(function*() {
-  const echo = tool({
-    name: "echo",
-    description: "Echoes text",
-    parameters: Schema.Struct({ text: Schema.String }),
-    handler: ({ text }) => Effect.succeed({ text })
+const toolboxCost = (mode: "execute" | "executeBatch") =>
+  Effect.gen(function*() {
+    const echo = tool({
+      name: "echo",
+      description: "Echoes text",
+      parameters: Schema.Struct({ text: Schema.String }),
+      handler: ({ text }) => Effect.succeed({ text })
+    })
+    const toolbox = yield* Toolbox.make([localTools([echo])])
+    let events = 0
+    const count = () =>
+      Effect.sync(() => {
+        events++
+      })
+    const callsOf = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `bench-${i}`, name: "echo", arguments: { text: "bench" } }))
+    const call = callsOf(1)[0]!
+    const once = Stream.runForEach(toolbox.execute(call, context), count)
+    const batch = (calls: ReadonlyArray<ToolCall>) => Stream.runForEach(toolbox.executeBatch(calls, context), count)
+    // Warm-up: 1,000 calls the same way.
+    yield* mode === "execute" ? Effect.repeatN(once, 999) : batch(callsOf(1_000))
+    const calls = callsOf(LOCAL_CALLS)
+    events = 0
+    const cpuBefore = process.cpuUsage()
+    const started = performance.now()
+    yield* mode === "execute" ? Effect.repeatN(once, LOCAL_CALLS - 1) : batch(calls)
+    const wallMs = performance.now() - started
+    const cpu = process.cpuUsage(cpuBefore)
+    return { events, wallMs, cpuMs: (cpu.user + cpu.system) / 1_000 } satisfies LocalRun
   })
-  const toolbox = yield* Toolbox.make([localTools([echo])])
-  const call = { id: "bench", name: "echo", arguments: { text: "bench" } }
-  let events = 0
-  const once = Stream.runForEach(toolbox.execute(call, context), () =>
-    Effect.sync(() => {
-      events++
-    }))
-  yield* Effect.repeatN(once, 999)
-  events = 0
-  const cpuBefore = process.cpuUsage()
-  const started = performance.now()
-  yield* Effect.repeatN(once, LOCAL_CALLS - 1)
-  const wallMs = performance.now() - started
-  const cpu = process.cpuUsage(cpuBefore)
-  return { events, wallMs, cpuMs: (cpu.user + cpu.system) / 1_000 } satisfies LocalRun
-})
 
 /** The floor: the same two events built by a plain async function, as a Promise-based provider would. */
 const plainCost = async (): Promise<LocalRun> => {
@@ -170,21 +179,24 @@ const main = Effect.gen(function*() {
   console.log(`    ${row(["ratio ours / raw", ...ratios(latency.ours, latency.raw)])}`)
   console.log(`    ${row(["ratio ours / raw in a Stream", ...ratios(latency.ours, latency.rawInStream)])}`)
 
-  console.log(`\n(b) ${LOCAL_CALLS} local tool calls through Toolbox (sequential, tool-start + tool-complete each)`)
-  const toolbox = yield* toolboxCost
+  console.log(`\n(b) ${LOCAL_CALLS} local tool calls through Toolbox (tool-start + tool-complete each)`)
+  const sequential = yield* toolboxCost("execute")
+  const batched = yield* toolboxCost("executeBatch")
   const plain = yield* Effect.promise(plainCost)
   const perEvent = (r: LocalRun, key: "wallMs" | "cpuMs") => (r[key] * 1_000) / r.events
   const line = (label: string, r: LocalRun) =>
-    `    ${label.padEnd(24)}${perEvent(r, "wallMs").toFixed(2).padStart(10)} µs/event wall${
+    `    ${label.padEnd(40)}${perEvent(r, "wallMs").toFixed(2).padStart(10)} µs/event wall${
       perEvent(r, "cpuMs").toFixed(2).padStart(10)
     } µs/event CPU   (${r.events} events)`
-  console.log(line("Toolbox + localTools", toolbox))
-  console.log(line("plain async function", plain))
-  console.log(
-    `    ${"ratio (ours / plain)".padEnd(24)}${ratio(perEvent(toolbox, "wallMs"), perEvent(plain, "wallMs")).padStart(10)} wall${
-      ratio(perEvent(toolbox, "cpuMs"), perEvent(plain, "cpuMs")).padStart(15)
+  const ratioLine = (label: string, r: LocalRun) =>
+    `    ${label.padEnd(40)}${ratio(perEvent(r, "wallMs"), perEvent(plain, "wallMs")).padStart(10)} wall${
+      ratio(perEvent(r, "cpuMs"), perEvent(plain, "cpuMs")).padStart(20)
     } CPU`
-  )
+  console.log(line("Toolbox.execute, one call at a time (ours)", sequential))
+  console.log(line("Toolbox.executeBatch, all calls (ours)", batched))
+  console.log(line("plain async function (peer)", plain))
+  console.log(ratioLine("ratio execute / plain", sequential))
+  console.log(ratioLine("ratio executeBatch / plain", batched))
 })
 
 Effect.runPromise(main).then(

@@ -7,21 +7,37 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import type * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
 import * as JSONSchema from "effect/JSONSchema"
-import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
+import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { ToolError } from "../domain/Errors.js"
-import type { ToolEvent } from "../domain/Events.js"
+import {
+  timestampOf,
+  ToolCompleteEvent,
+  ToolErrorEvent,
+  type ToolEvent,
+  ToolProgressEvent,
+  ToolStartEvent
+} from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
-import type { ToolProvider } from "./ToolProvider.js"
-import { toolCompleteEvent, toolError, toolProgressEvent, toolStartEvent } from "./ToolProvider.js"
+import type { RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
+import { toolError, withRunner } from "./ToolProvider.js"
 
 /** What a handler may report while it works; each report becomes a `tool-progress` event. @since 0.1.0 */
 export interface Progress {
@@ -175,6 +191,8 @@ const formatPath = (path: ReadonlyArray<PropertyKey>): string => {
  * - a defect (a thrown exception) is a bug, but one buggy tool must not bring the agent down:
  *   it is logged at error level with its cause and reported as `ExecutionFailed`
  *   (`Tool "x" crashed: ...`).
+ * `executeBatch` runs many calls, up to 8 at once, through one stream; there a failure is the
+ * call's terminal `tool-error` event, so one failing call does not end the others.
  * Duplicate tool names are a programming error and throw when the provider is built.
  *
  * @example
@@ -202,78 +220,403 @@ export const localTools = <const Tools extends ReadonlyArray<LocalTool<any>>>(
   }
   const definitions: ReadonlyArray<ToolDefinition> = tools.map((localTool) => localTool.definition)
   const allTools = Effect.succeed(definitions)
+  const setup: Setup = { providerName, defaultTimeout, byName }
 
-  const execute = (call: ToolCall, context: ExecutionContext): Stream.Stream<ToolEvent, ToolError, R> => {
-    const localTool = byName.get(call.name)
-    if (localTool === undefined) {
-      return Stream.fail(toolError(call, "NotFound", `Tool "${call.name}" is not offered by provider "${providerName}".`))
+  const runner: Runner = (calls, context, runOptions) =>
+    Stream.fromChannel(Channel.suspend(() => {
+      const run = new Run(setup, calls, context, runOptions)
+      return Channel.ensuringWith(pull(run), (exit) => run.stop(exit))
+    }))
+
+  const execute = (call: ToolCall, context: ExecutionContext): Stream.Stream<ToolEvent, ToolError, R> =>
+    byName.has(call.name)
+      ? runner([call], context, providerContract)
+      : Stream.fail(notOffered(providerName, call))
+
+  return withRunner(
+    {
+      name: providerName,
+      getTools: allTools,
+      getTool: (name) => Effect.succeed(Option.fromNullable(byName.get(name)?.definition)),
+      execute,
+      executeBatch: (calls, context) => runner(calls, context, batchDefaults)
+    } satisfies ToolProvider<R>,
+    runner,
+    true
+  )
+}
+
+const providerContract: RunOptions = { settle: false, concurrency: 1 }
+const batchDefaults: RunOptions = { settle: true, concurrency: 8 }
+
+interface Setup {
+  readonly providerName: string
+  readonly defaultTimeout: Duration.Duration
+  readonly byName: ReadonlyMap<string, LocalTool<any>>
+}
+
+const notOffered = (providerName: string, call: ToolCall): ToolError =>
+  toolError(call, "NotFound", `Tool "${call.name}" is not offered by provider "${providerName}".`)
+
+/** One call of a run. */
+interface Pending {
+  readonly call: ToolCall
+  readonly timeout: Duration.Duration
+  /** Epoch millis past which the handler is stopped; `Infinity` without a limit. */
+  readonly deadline: number
+  fiber: Fiber.RuntimeFiber<void, ToolError> | undefined
+  /** Ended: its terminal event (or the run's failure) is recorded; later events are dropped. */
+  ended: boolean
+}
+
+/** The most calls started within one pull, so a long batch of instant calls still streams. */
+const launchesPerPull = 128
+
+/**
+ * A run of calls behind one stream. Each handler runs in its own fiber, started at once (an
+ * instant handler finishes before `launch` returns, so its events go out in the same chunk);
+ * its events collect in `buffer`, which the stream drains on each pull, waiting only when it is
+ * empty. One timer fiber, armed only for handlers still running after their first step, stops
+ * the calls whose time is up.
+ */
+class Run {
+  private buffer: Array<ToolEvent> = []
+  private launched = 0
+  private running = 0
+  private readonly inflight = new Set<Pending>()
+  private failure: Cause.Cause<ToolError> | undefined = undefined
+  private stopped = false
+  private wake: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  private runtime: Runtime.Runtime<any> | undefined = undefined
+  private clock: Clock.Clock | undefined = undefined
+  private timer: Fiber.RuntimeFiber<void> | undefined = undefined
+  private timerAt = Infinity
+  private span: Tracer.Span | undefined = undefined
+  private spanTiming = true
+
+  constructor(
+    readonly setup: Setup,
+    readonly calls: ReadonlyArray<ToolCall>,
+    readonly context: ExecutionContext,
+    readonly options: RunOptions
+  ) {}
+
+  /** Whether nothing more will be emitted after what is buffered. */
+  get ended(): boolean {
+    return this.failure !== undefined || (this.launched === this.calls.length && this.running === 0)
+  }
+
+  get end(): Channel.Channel<never, unknown, ToolError, unknown, void, unknown> {
+    return this.failure === undefined ? Channel.void : Channel.failCause(this.failure)
+  }
+
+  get isEmpty(): boolean {
+    return this.buffer.length === 0
+  }
+
+  /** The events so far, waiting for some when there are none yet; `undefined` at the end. */
+  readonly next: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined> = Effect.suspend(() => {
+    if (this.runtime === undefined) return this.init
+    this.pump()
+    if (this.buffer.length > 0) {
+      const chunk = Chunk.unsafeFromArray(this.buffer)
+      this.buffer = []
+      return Effect.succeed(chunk)
     }
-    const timeout = localTool.timeout ?? defaultTimeout
-    return Stream.unwrapScoped(
-      Effect.flatMap(Mailbox.make<ToolEvent, ToolError>(), (mailbox) => {
-        const worker = Effect.forkScoped(Mailbox.into(runCall(localTool, call, context, mailbox), mailbox))
-        // A timer beside the worker is cheaper than racing the handler (`Effect.timeout` forks twice); when it
-        // fails the mailbox the stream ends, and closing the stream's scope interrupts the handler.
-        const timer = Duration.isFinite(timeout)
-          ? Effect.forkScoped(Effect.zipRight(Effect.sleep(timeout), mailbox.fail(timedOut(call, timeout))))
-          : Effect.void
-        return Effect.as(Effect.zipRight(worker, timer), Mailbox.toStream(mailbox))
-      })
-    )
-  }
+    if (this.ended || this.stopped) return Effect.succeed(undefined)
+    return Effect.zipRight(this.waitForEvents, this.next)
+  })
 
-  return {
-    name: providerName,
-    getTools: allTools,
-    getTool: (name) => Effect.succeed(Option.fromNullable(byName.get(name)?.definition)),
-    execute
-  }
-}
-
-const runCall = <R>(
-  localTool: LocalTool<R>,
-  call: ToolCall,
-  context: ExecutionContext,
-  mailbox: Mailbox.Mailbox<ToolEvent, ToolError>
-): Effect.Effect<void, ToolError, R> => {
-  const secrets = localTool.sensitive.length === 0 ? noSecrets : secretsOf(localTool.sensitive, call.arguments)
-  const shownArguments = localTool.sensitive.length === 0 ? call.arguments : redact(localTool.sensitive, call.arguments)
-  const emit = (event: Effect.Effect<ToolEvent>) => Effect.flatMap(event, (e) => mailbox.offer(e))
-  const progress = (report: Progress): Effect.Effect<void> =>
-    Effect.asVoid(
-      emit(toolProgressEvent(
-        context,
-        call,
-        report.message !== undefined && secrets.length > 0 ? { ...report, message: scrub(report.message, secrets) } : report
-      ))
-    )
-  const handled = localTool.invoke(call.arguments, { context, call, progress }).pipe(
-    Effect.catchAllCause((cause) => toToolError(localTool.name, call, cause, secrets)),
-    // Capturing a stack trace per span is costly on this hot path; the attributes identify the call.
-    Effect.withSpan("LocalTools.call", {
-      captureStackTrace: false,
-      attributes: { "tool.name": call.name, "tool.call_id": call.id, "agent.context_id": context.contextId }
+  private readonly waitForEvents: Effect.Effect<void> = Effect.async<void>((resume) => {
+    this.wake = resume
+    return Effect.sync(() => {
+      this.wake = undefined
     })
-  )
-  return emit(toolStartEvent(context, call, shownArguments)).pipe(
-    Effect.zipRight(
-      call.argumentsError === undefined
-        ? handled
-        : Effect.fail(
-          toolError(
-            call,
-            "InvalidArguments",
-            // The parser's message quotes the raw text, which may hold a sensitive value.
-            localTool.sensitive.length > 0
-              ? `Tool arguments for "${call.name}" are not valid JSON; send one JSON object matching the tool's parameters.`
-              : call.argumentsError
-          )
+  })
+
+  private readonly init: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined> = Effect.suspend(() => {
+    const span = this.options.span
+    const opened = span === undefined
+      ? Effect.void
+      : Effect.flatMap(
+        Effect.makeSpan(span.name, { captureStackTrace: false, attributes: span.attributes }),
+        (made) =>
+          Effect.map(FiberRef.get(FiberRef.currentTracerTimingEnabled), (timing) => {
+            this.span = made
+            this.spanTiming = timing
+          })
+      )
+    return Effect.zipRight(
+      opened,
+      Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+        Effect.clockWith((clock) => {
+          const services = this.options.services
+          let context = runtime.context
+          if (services !== undefined && services.unsafeMap.size > 0) context = Context.merge(context, services)
+          if (this.span !== undefined) context = Context.add(context, Tracer.ParentSpan, this.span)
+          // The handlers' requirements are the caller's to provide (or the toolbox's captured services).
+          this.runtime = (context === runtime.context ? runtime : Runtime.make({
+            context,
+            fiberRefs: runtime.fiberRefs,
+            runtimeFlags: runtime.runtimeFlags
+          })) as Runtime.Runtime<any>
+          this.clock = clock
+          return this.next
+        }))
+    )
+  })
+
+  private signal(): void {
+    const wake = this.wake
+    if (wake !== undefined) {
+      this.wake = undefined
+      wake(Effect.void)
+    }
+  }
+
+  private emit(pending: Pending, event: ToolEvent): void {
+    if (pending.ended || this.stopped) return
+    this.buffer.push(event)
+    this.signal()
+  }
+
+  private pump(): void {
+    const limit = Math.min(this.calls.length, this.launched + launchesPerPull)
+    while (
+      this.launched < limit && this.running < this.options.concurrency && this.failure === undefined && !this.stopped
+    ) {
+      this.launch(this.calls[this.launched++]!)
+    }
+  }
+
+  private launch(call: ToolCall): void {
+    this.running++
+    const localTool = this.setup.byName.get(call.name)
+    if (localTool === undefined) {
+      return this.fail({ call, timeout: Duration.zero, deadline: 0, fiber: undefined, ended: false }, notOffered(this.setup.providerName, call))
+    }
+    const timeout = localTool.timeout ?? this.setup.defaultTimeout
+    const pending: Pending = {
+      call,
+      timeout,
+      deadline: Duration.isFinite(timeout) ? this.clock!.unsafeCurrentTimeMillis() + Duration.toMillis(timeout) : Infinity,
+      fiber: undefined,
+      ended: false
+    }
+    let body: Effect.Effect<void, ToolError, any>
+    try {
+      body = this.body(pending, localTool)
+    } catch (defect) {
+      // Only a bug can get here (the arguments could not even be read), but it must not break the run.
+      return this.exited(pending, Exit.die(defect))
+    }
+    const fiber = Runtime.runFork(this.runtime!, body)
+    fiber.addObserver((exit) => this.exited(pending, exit))
+    if (!pending.ended) {
+      pending.fiber = fiber
+      this.inflight.add(pending)
+      if (pending.deadline !== Infinity) this.arm(pending.deadline)
+    }
+  }
+
+  /** What the handler's fiber runs: `tool-start`, the handler, then `tool-complete`. */
+  private body(pending: Pending, localTool: LocalTool<any>): Effect.Effect<void, ToolError, any> {
+    const call = pending.call
+    const context = this.context
+    const sensitive = localTool.sensitive
+    const secrets = sensitive.length === 0 ? noSecrets : secretsOf(sensitive, call.arguments)
+    const shownArguments = sensitive.length === 0 ? call.arguments : redact(sensitive, call.arguments)
+    // Events are stamped with the run's Clock (the handlers' own) as they are made.
+    const ids = { contextId: context.contextId, taskId: context.taskId, toolCallId: call.id, toolName: call.name }
+    const progress = (report: Progress): Effect.Effect<void> =>
+      Effect.sync(() =>
+        this.emit(
+          pending,
+          new ToolProgressEvent({
+            ...ids,
+            timestamp: this.stamp(),
+            ...(report.message !== undefined && secrets.length > 0 ? { ...report, message: scrub(report.message, secrets) } : report)
+          })
         )
-    ),
-    Effect.flatMap((result) => emit(toolCompleteEvent(context, call, result === undefined ? null : result))),
-    Effect.asVoid
-  )
+      )
+    const handled = call.argumentsError === undefined
+      ? localTool.invoke(call.arguments, { context, call, progress }).pipe(
+        Effect.catchAllCause((cause) => toToolError(localTool.name, call, cause, secrets)),
+        // Capturing a stack trace per span is costly on this hot path; the attributes identify the call.
+        Effect.withSpan("LocalTools.call", {
+          captureStackTrace: false,
+          attributes: { "tool.name": call.name, "tool.call_id": call.id, "agent.context_id": context.contextId }
+        })
+      )
+      : Effect.fail(
+        toolError(
+          call,
+          "InvalidArguments",
+          // The parser's message quotes the raw text, which may hold a sensitive value.
+          sensitive.length > 0
+            ? `Tool arguments for "${call.name}" are not valid JSON; send one JSON object matching the tool's parameters.`
+            : call.argumentsError
+        )
+      )
+    const run = Effect.suspend(() => {
+      this.emit(pending, new ToolStartEvent({ ...ids, timestamp: this.stamp(), arguments: shownArguments }))
+      return Effect.flatMap(handled, (result) =>
+        Effect.sync(() =>
+          this.emit(
+            pending,
+            new ToolCompleteEvent({ ...ids, timestamp: this.stamp(), result: result === undefined ? null : result })
+          )
+        ))
+    })
+    return this.options.settle
+      ? Effect.catchAll(run, (error) => Effect.sync(() => this.emit(pending, errorEvent(context, call, error, this.now()))))
+      : run
+  }
+
+  private now(): number {
+    return this.clock!.unsafeCurrentTimeMillis()
+  }
+
+  private stamp(): string {
+    return timestampOf(this.clock!.unsafeCurrentTimeMillis())
+  }
+
+  /** The handler's fiber ended (a call that timed out is ended by the timer instead). */
+  private exited(pending: Pending, exit: Exit.Exit<void, ToolError>): void {
+    if (pending.ended) return
+    this.inflight.delete(pending)
+    if (Exit.isSuccess(exit) || this.stopped) return this.close(pending)
+    const cause = exit.cause
+    if (!this.options.settle) {
+      this.failure = cause
+      return this.close(pending)
+    }
+    // With `settle`, a `ToolError` is already an event: what is left is an interruption or a defect.
+    const { call } = pending
+    if (Cause.isInterruptedOnly(cause)) {
+      return this.fail(pending, toolError(call, "ExecutionFailed", `Tool "${call.name}" was interrupted before it finished.`))
+    }
+    Runtime.runFork(
+      this.runtime!,
+      Effect.logError("A tool provider crashed", Cause.pretty(cause)).pipe(
+        Effect.annotateLogs({ toolNames: call.name, contextId: this.context.contextId })
+      )
+    )
+    this.fail(
+      pending,
+      toolError(call, "ExecutionFailed", `Tool "${call.name}" crashed: ${describeDefect(Cause.squash(cause))}`)
+    )
+  }
+
+  /** Ends a call with a failure: its `tool-error` event, or (without `settle`) the stream's failure. */
+  private fail(pending: Pending, error: ToolError): void {
+    if (!this.options.settle) {
+      this.failure ??= Cause.fail(error)
+    } else if (!this.stopped) {
+      this.buffer.push(errorEvent(this.context, pending.call, error, this.now()))
+    }
+    this.close(pending)
+  }
+
+  private close(pending: Pending): void {
+    pending.ended = true
+    this.running--
+    // Nothing left to time: the timer need not wake.
+    if (this.inflight.size === 0 && this.timer !== undefined) {
+      this.timer.unsafeInterruptAsFork(FiberId.none)
+      this.timer = undefined
+      this.timerAt = Infinity
+    }
+    this.signal()
+  }
+
+  /** Makes sure the timer wakes by `deadline`. */
+  private arm(deadline: number): void {
+    if (this.timer !== undefined && this.timerAt <= deadline) return
+    this.timer?.unsafeInterruptAsFork(FiberId.none)
+    this.timerAt = deadline
+    this.timer = Runtime.runFork(this.runtime!, Effect.interruptible(this.tick(deadline)))
+  }
+
+  private tick(at: number): Effect.Effect<void> {
+    const wait = at - this.clock!.unsafeCurrentTimeMillis()
+    return wait > 0 ? Effect.zipRight(this.clock!.sleep(Duration.millis(wait)), this.expire) : this.expire
+  }
+
+  /** Stops the calls whose time is up (interrupting each before its `Timeout`), then sleeps until the next. */
+  private readonly expire: Effect.Effect<void> = Effect.suspend(() => {
+    const now = this.clock!.unsafeCurrentTimeMillis()
+    const due: Array<Pending> = []
+    let next = Infinity
+    for (const pending of this.inflight) {
+      if (pending.deadline <= now) due.push(pending)
+      else if (pending.deadline < next) next = pending.deadline
+    }
+    for (const pending of due) {
+      this.inflight.delete(pending)
+      pending.ended = true
+    }
+    this.timerAt = next
+    if (next === Infinity) this.timer = undefined
+    const rest = next === Infinity ? Effect.void : this.tick(next)
+    if (due.length === 0) return rest
+    return Effect.zipRight(
+      Effect.uninterruptible(Effect.forEach(due, (pending) =>
+        Effect.zipRight(
+          Fiber.interrupt(pending.fiber!),
+          Effect.sync(() => {
+            pending.ended = false
+            this.inflight.delete(pending)
+            this.fail(pending, timedOut(pending.call, pending.timeout))
+          })
+        ), { discard: true })),
+      rest
+    )
+  })
+
+  /** Stops whatever still runs and ends the span: the stream was closed (done, taken from, or interrupted). */
+  stop(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+    this.stopped = true
+    const timer = this.timer
+    this.timer = undefined
+    if (this.inflight.size === 0 && timer === undefined) {
+      this.endSpan(exit)
+      return Effect.void
+    }
+    const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+    for (const pending of this.inflight) fibers.push(pending.fiber!)
+    this.inflight.clear()
+    if (timer !== undefined) fibers.push(timer)
+    return Effect.ensuring(Fiber.interruptAll(fibers), Effect.sync(() => this.endSpan(exit)))
+  }
+
+  private endSpan(exit: Exit.Exit<unknown, unknown>): void {
+    const span = this.span
+    if (span === undefined) return
+    this.span = undefined
+    span.end(this.spanTiming ? this.clock!.unsafeCurrentTimeNanos() : BigInt(0), exit)
+  }
 }
+
+const pull = (run: Run): Channel.Channel<Chunk.Chunk<ToolEvent>, unknown, ToolError, unknown, void, unknown> =>
+  Channel.flatMap(Channel.fromEffect(run.next), (chunk) => {
+    if (chunk === undefined) return run.end
+    return run.ended && run.isEmpty ? Channel.zipRight(Channel.write(chunk), run.end) : Channel.zipRight(Channel.write(chunk), pull(run))
+  })
+
+const errorEvent = (context: ExecutionContext, call: ToolCall, error: ToolError, millis: number): ToolErrorEvent =>
+  new ToolErrorEvent({
+    contextId: context.contextId,
+    taskId: context.taskId,
+    toolCallId: call.id,
+    toolName: call.name,
+    timestamp: timestampOf(millis),
+    reason: error.reason,
+    error: error.message
+  })
+
+const describeDefect = (defect: unknown): string =>
+  defect instanceof Error ? defect.message : typeof defect === "string" ? defect : String(defect)
 
 const toToolError = (
   toolName: string,

@@ -7,25 +7,44 @@
  * @since 0.1.0
  */
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js"
+import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Mailbox from "effect/Mailbox"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
-import * as RcMap from "effect/RcMap"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import { ConfigError, ToolError } from "../domain/Errors.js"
-import { timestampOf, type ToolEvent, ToolProgressEvent } from "../domain/Events.js"
+import {
+  timestampOf,
+  ToolCompleteEvent,
+  ToolErrorEvent,
+  type ToolEvent,
+  ToolProgressEvent,
+  ToolStartEvent
+} from "../domain/Events.js"
 import type { AuthContext, ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
-import { callTool, type Connection, connect, listTools, type Settings } from "./internal/mcpConnection.js"
+import {
+  type Connection,
+  connect,
+  listedHas,
+  listTools,
+  type Settings,
+  startCall
+} from "./internal/mcpConnection.js"
 import { dropsConnection, McpFailure, scrub, toolErrorReason } from "./internal/mcpErrors.js"
-import { anonymous, identify, type Identity } from "./internal/mcpIdentity.js"
+import { anonymous, identities, type Identity } from "./internal/mcpIdentity.js"
 import { checkOptions } from "./internal/mcpOptions.js"
-import type { ToolProvider } from "./ToolProvider.js"
-import { toolCompleteEvent, toolError, toolStartEvent } from "./ToolProvider.js"
+import * as Pool from "./internal/mcpPool.js"
+import type { RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
+import { toolError, withRunner } from "./ToolProvider.js"
 
 /** Request headers for one identity. @since 0.1.0 */
 export type Headers = Readonly<Record<string, string>>
@@ -120,28 +139,34 @@ export const bearerHeaders = (authContext: AuthContext | undefined): Headers => 
 
 const PREFIX_SEPARATOR = "__"
 
-const resolveHeaders = (getHeaders: GetHeaders, authContext: AuthContext | undefined) =>
-  Effect.try({ try: () => getHeaders(authContext), catch: (error) => error }).pipe(
-    Effect.flatMap((out): Effect.Effect<unknown, unknown> => {
-      if (Effect.isEffect(out)) return out
-      if (typeof out === "object" && out !== null && typeof (out as PromiseLike<Headers>).then === "function") {
-        return Effect.tryPromise({ try: () => Promise.resolve(out), catch: (error) => error })
-      }
-      return Effect.succeed(out)
-    }),
-    // The cause is the caller's code and may mention a credential: only its kind is reported.
-    Effect.mapError((error) =>
-      new McpFailure({
-        kind: "Unauthorized",
-        message: `getHeaders failed${error instanceof Error ? ` (${error.name})` : ""}`
-      })
-    ),
-    Effect.filterOrFail(
-      (headers): headers is Headers =>
-        typeof headers === "object" && headers !== null && Object.values(headers).every((v) => typeof v === "string"),
-      () => new McpFailure({ kind: "Unauthorized", message: "getHeaders must return a record of header strings" })
-    )
+/** What `getHeaders` returned, as headers: it may be plain, a Promise or an Effect. */
+const headersFrom = (out: unknown): Effect.Effect<Headers, McpFailure> => {
+  const resolved: Effect.Effect<unknown, unknown> = Effect.isEffect(out)
+    ? out as Effect.Effect<unknown, unknown>
+    : typeof out === "object" && out !== null && typeof (out as PromiseLike<Headers>).then === "function"
+    ? Effect.tryPromise({ try: () => Promise.resolve(out), catch: (error) => error })
+    : Effect.succeed(out)
+  return resolved.pipe(
+    Effect.mapError(getHeadersFailed),
+    Effect.filterOrFail(isHeaders, () => notHeaders)
   )
+}
+
+// The cause is the caller's code and may mention a credential: only its kind is reported.
+const getHeadersFailed = (error: unknown) =>
+  new McpFailure({ kind: "Unauthorized", message: `getHeaders failed${error instanceof Error ? ` (${error.name})` : ""}` })
+
+const notHeaders = new McpFailure({ kind: "Unauthorized", message: "getHeaders must return a record of header strings" })
+
+const isHeaders = (headers: unknown): headers is Headers =>
+  typeof headers === "object" && headers !== null && !Effect.isEffect(headers) &&
+  typeof (headers as PromiseLike<unknown>).then !== "function" &&
+  Object.values(headers).every((v) => typeof v === "string")
+
+const providerContract: RunOptions = { settle: false, concurrency: 1 }
+
+const describeDefect = (defect: unknown): string =>
+  defect instanceof Error ? defect.message : typeof defect === "string" ? defect : String(defect)
 
 const textOf = (content: CallToolResult["content"]): string =>
   content.flatMap((item) => (item.type === "text" ? [item.text] : [])).join("\n")
@@ -184,8 +209,8 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
     const { endpoint, getHeaders, serverId, timeout } = checked
     const timeoutMs = Duration.toMillis(timeout)
     const settings: Settings = { serverId, clientInfo: checked.clientInfo, timeoutMs, learned: { legacySse: false } }
-    const connections = yield* RcMap.make({
-      lookup: (identity: Identity) =>
+    const pool = yield* Pool.make({
+      connect: (identity: Identity) =>
         connect(endpoint, Redacted.value(identity.headers), identity.secrets, settings).pipe(
           // The SDK bounds the initialize request, not the transport's start (a legacy SSE stream
           // that never sends its endpoint would wait forever), so the whole connect is bounded here.
@@ -198,20 +223,15 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
       idleTimeToLive: checked.idleTimeToLive
     })
 
-    const live = (identity: Identity): Effect.Effect<Connection, McpFailure, Scope.Scope> => {
-      // A failed connect stays in the map until released; drop it so the next call tries again.
-      const get = RcMap.get(connections, identity).pipe(Effect.tapError(() => RcMap.invalidate(connections, identity)))
-      return Effect.flatMap(get, (connection) =>
-        connection.closed ? Effect.zipRight(RcMap.invalidate(connections, identity), get) : Effect.succeed(connection))
-    }
-
+    /** Uses the identity's connection once; a failure that leaves it unusable drops it. */
     const attempt = <A>(identity: Identity, use: (connection: Connection) => Effect.Effect<A, McpFailure>) =>
-      Effect.scoped(
-        Effect.flatMap(live(identity), (connection) =>
+      Effect.suspend(() => {
+        let held: Pool.Lease | undefined
+        return Effect.flatMap(pool.lease(identity, (lease) => held = lease), (connection) =>
           use(connection).pipe(
-            Effect.tapError((failure) => (dropsConnection(failure) ? RcMap.invalidate(connections, identity) : Effect.void))
-          ))
-      )
+            Effect.tapError((failure) => (dropsConnection(failure) ? pool.invalidate(held!) : Effect.void))
+          )).pipe(Effect.ensuring(Effect.suspend(() => held === undefined ? Effect.void : pool.release(held))))
+      })
 
     const withConnection = <A>(identity: Identity, use: (connection: Connection) => Effect.Effect<A, McpFailure>) =>
       attempt(identity, use).pipe(
@@ -221,7 +241,18 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
     const identityOf = (authContext: AuthContext | undefined): Effect.Effect<Identity, McpFailure> =>
       getHeaders === undefined
         ? Effect.succeed(anonymous)
-        : Effect.map(resolveHeaders(getHeaders, authContext), (headers) => identify(authContext?.userId, headers))
+        : Effect.suspend(() => {
+          try {
+            return identityFrom(authContext, getHeaders(authContext))
+          } catch (error) {
+            return Effect.fail(getHeadersFailed(error))
+          }
+        })
+
+    const identify = identities()
+
+    const identityFrom = (authContext: AuthContext | undefined, out: unknown): Effect.Effect<Identity, McpFailure> =>
+      Effect.map(headersFrom(out), (headers) => identify(authContext?.userId, headers))
 
     const prefix = checked.prefix ? `${serverId}${PREFIX_SEPARATOR}` : ""
     const toDefinition = (tool: Tool): ToolDefinition => ({
@@ -258,94 +289,374 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
             : Effect.fail(new McpFailure({ kind: "NotFound", message: `MCP server '${serverId}' has no tool '${name}'` }))))
     }
 
-    const invoke = (
-      call: ToolCall,
-      name: string,
-      authContext: AuthContext | undefined,
-      onProgress: (progress: Progress) => void
-    ): Effect.Effect<unknown, ToolError> =>
-      identityOf(authContext).pipe(
-        Effect.flatMap((identity) =>
-          withConnection(identity, (connection) =>
-            ensureListed(connection, name).pipe(
-              Effect.zipRight(callTool(connection, name, call.arguments, onProgress)),
-              Effect.flatMap((result) =>
-                result.isError === true
-                  ? Effect.fail(
-                    new McpFailure({
-                      kind: "ExecutionFailed",
-                      message: scrub(textOf(result.content), identity.secrets) || `'${name}' reported an error`,
-                      ...(result.structuredContent !== undefined ? { details: result.structuredContent } : {})
-                    })
-                  )
-                  : Effect.succeed(resultOf(result))
-              )
-            ))
-        ),
-        Effect.mapError((failure) =>
-          toolError(
-            call,
-            toolErrorReason(failure.kind),
-            failure.kind === "ExecutionFailed"
-              ? failure.message
-              : failure.kind === "Timeout"
-              ? `MCP server '${serverId}' did not answer '${name}' within ${timeoutMs} ms`
-              : `MCP server '${serverId}': ${failure.message}`,
-            failure.details
-          )
-        ),
-        Effect.withSpan("McpToolProvider.execute", {
-          attributes: { "mcp.server": serverId, "tool.name": name, "tool.call_id": call.id }
-        })
+    const callError = (call: ToolCall, name: string, failure: McpFailure): ToolError =>
+      toolError(
+        call,
+        toolErrorReason(failure.kind),
+        failure.kind === "ExecutionFailed"
+          ? failure.message
+          : failure.kind === "Timeout"
+          ? `MCP server '${serverId}' did not answer '${name}' within ${timeoutMs} ms`
+          : `MCP server '${serverId}': ${failure.message}`,
+        failure.details
       )
 
-    const execute = (call: ToolCall, context: ExecutionContext): Stream.Stream<ToolEvent, ToolError> => {
-      const start = Stream.fromEffect(toolStartEvent(context, call))
-      if (call.argumentsError !== undefined) {
-        return Stream.concat(start, Stream.fail(toolError(call, "InvalidArguments", call.argumentsError)))
+    const runOne = (call: ToolCall, context: ExecutionContext, options: RunOptions): Stream.Stream<ToolEvent, ToolError> =>
+      Stream.fromChannel(Channel.suspend(() => {
+        const run = new CallRun(call, context, options)
+        return Channel.ensuringWith(pull(run), (exit) => run.stop(exit))
+      }))
+
+    const execute = (call: ToolCall, context: ExecutionContext): Stream.Stream<ToolEvent, ToolError> =>
+      runOne(call, context, providerContract)
+
+    // For `Toolbox`: the call settled (a failure is its `tool-error` event) inside the toolbox's span.
+    const runner: Runner = (calls, context, options) =>
+      calls.length === 1
+        ? runOne(calls[0]!, context, options)
+        : Stream.mergeAll(calls.map((call) => runOne(call, context, options)), { concurrency: options.concurrency })
+
+    /**
+     * One call behind one stream stage. The stream pulls `next`: the first pull emits
+     * `tool-start` and, when the identity's connection is open and its tool list known, starts
+     * `tools/call` at once (no fiber: the SDK's promise and progress callbacks fill `buffer`);
+     * otherwise the next pull connects or lists first. Closing the stream early aborts the
+     * request (the SDK sends notifications/cancelled) and gives the connection back.
+     */
+    class CallRun {
+      private buffer: Array<ToolEvent> = []
+      readonly name: string
+      private started = false
+      /** `undefined` while the call is open; `null` once it completed; the error once it failed. */
+      outcome: ToolError | null | undefined = undefined
+      private result: CallToolResult | undefined = undefined
+      private failure: McpFailure | undefined = undefined
+      private inFlight: AbortController | undefined = undefined
+      private lease: Pool.Lease | undefined = undefined
+      private identity: Identity | undefined = undefined
+      /** What `getHeaders` returned when it was not plain headers: resolved by the slow path. */
+      private headers: unknown = undefined
+      private retried = false
+      private stopped = false
+      private span: Tracer.Span | undefined = undefined
+      /** The toolbox's span, when the toolbox runs this call. */
+      private outerSpan: Tracer.Span | undefined = undefined
+      private timing = true
+      private clock: Clock.Clock | undefined = undefined
+      private wake: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+
+      constructor(readonly call: ToolCall, readonly context: ExecutionContext, readonly options: RunOptions) {
+        this.name = call.name.slice(prefix.length)
+        this.next = options.settle ? Effect.catchAllCause(this.loop, (cause) => this.crashed(cause)) : this.loop
       }
-      if (!call.name.startsWith(prefix)) {
-        return Stream.concat(
-          start,
-          Stream.fail(toolError(call, "NotFound", `MCP server '${serverId}' offers only tools named '${prefix}*'`))
+
+      get isEmpty(): boolean {
+        return this.buffer.length === 0
+      }
+
+      /** What the stream pulls: `step`, where with `settle` a defect (a bug) ends the call as `tool-error`. */
+      readonly next: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined>
+
+      private readonly loop: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined> = Effect.suspend(() => this.step)
+
+      private get step(): Effect.Effect<Chunk.Chunk<ToolEvent> | undefined> {
+        if (!this.started) return this.begin
+        if (this.result !== undefined || this.failure !== undefined) return Effect.zipRight(this.settle(), this.loop)
+        if (this.buffer.length > 0) return Effect.succeed(this.drain())
+        if (this.outcome !== undefined) return Effect.succeed(undefined)
+        if (this.inFlight === undefined) return Effect.zipRight(this.prepare, this.loop)
+        return Effect.zipRight(this.waitForEvents, this.loop)
+      }
+
+      private crashed(cause: Cause.Cause<never>): Effect.Effect<Chunk.Chunk<ToolEvent> | undefined> {
+        const { call } = this
+        return Effect.zipRight(
+          Effect.logError("A tool provider crashed", Cause.pretty(cause)).pipe(
+            Effect.annotateLogs({ toolNames: call.name, contextId: this.context.contextId })
+          ),
+          Effect.suspend(() => {
+            this.inFlight?.abort()
+            this.inFlight = undefined
+            if (this.outcome === undefined) {
+              this.finish(toolError(call, "ExecutionFailed", `Tool "${call.name}" crashed: ${describeDefect(Cause.squash(cause))}`))
+            }
+            return this.buffer.length > 0 ? Effect.succeed(this.drain()) : Effect.succeed(undefined)
+          })
         )
       }
-      const name = call.name.slice(prefix.length)
-      // One mailbox carries every event, in order: the call runs in its own fiber so progress
-      // streams out while it is in flight, and closing the stream interrupts that fiber (which
-      // aborts the request, and the SDK sends notifications/cancelled).
-      const run = Effect.gen(function*() {
-        const events = yield* Mailbox.make<ToolEvent, ToolError>()
-        events.unsafeOffer(yield* toolStartEvent(context, call))
-        const clock = yield* Effect.clock
-        const onProgress = (progress: Progress) =>
-          events.unsafeOffer(
-            new ToolProgressEvent({
-              type: "tool-progress",
-              contextId: context.contextId,
-              taskId: context.taskId,
-              toolCallId: call.id,
-              toolName: call.name,
-              timestamp: timestampOf(clock.unsafeCurrentTimeMillis()),
-              ...progressFields(progress)
+
+      /** Ends the call with a failure: with `settle` its `tool-error` event, otherwise the stream's failure. */
+      private finish(error: ToolError): void {
+        this.outcome = error
+        if (!this.options.settle) return
+        const { call, context } = this
+        this.buffer.push(
+          new ToolErrorEvent({
+            type: "tool-error",
+            contextId: context.contextId,
+            taskId: context.taskId,
+            toolCallId: call.id,
+            toolName: call.name,
+            timestamp: timestampOf(this.clock === undefined ? Date.now() : this.clock.unsafeCurrentTimeMillis()),
+            reason: error.reason,
+            error: error.message
+          })
+        )
+      }
+
+      private drain(): Chunk.Chunk<ToolEvent> {
+        const chunk = Chunk.unsafeFromArray(this.buffer)
+        this.buffer = []
+        return chunk
+      }
+
+      private readonly waitForEvents: Effect.Effect<void> = Effect.async<void>((resume) => {
+        this.wake = resume
+        return Effect.sync(() => {
+          this.wake = undefined
+        })
+      })
+
+      private signal(): void {
+        const wake = this.wake
+        if (wake !== undefined) {
+          this.wake = undefined
+          wake(Effect.void)
+        }
+      }
+
+      private timestamp(): string {
+        return timestampOf(this.clock!.unsafeCurrentTimeMillis())
+      }
+
+      /** The first pull: the spans, `tool-start`, and the call itself when nothing needs waiting for. */
+      private readonly begin: Effect.Effect<Chunk.Chunk<ToolEvent>> = Effect.clockWith((clock) => {
+        this.started = true
+        this.clock = clock
+        const { call, context } = this
+        this.buffer.push(
+          new ToolStartEvent({
+            type: "tool-start",
+            contextId: context.contextId,
+            taskId: context.taskId,
+            toolCallId: call.id,
+            toolName: call.name,
+            timestamp: this.timestamp(),
+            arguments: call.arguments
+          })
+        )
+        // Calls that cannot be made end here, without asking the server.
+        if (call.argumentsError !== undefined) {
+          this.finish(toolError(call, "InvalidArguments", call.argumentsError))
+          return Effect.succeed(this.drain())
+        }
+        if (!call.name.startsWith(prefix)) {
+          this.finish(toolError(call, "NotFound", `MCP server '${serverId}' offers only tools named '${prefix}*'`))
+          return Effect.succeed(this.drain())
+        }
+        return Effect.map(this.openSpans, () => {
+          this.identity = this.identitySync()
+          if (this.identity !== undefined) {
+            this.lease = pool.tryLease(this.identity)
+            const connection = this.lease?.connection
+            if (connection !== undefined && listedHas(connection, this.name) === true) this.launch(connection)
+          }
+          return this.drain()
+        })
+      })
+
+      private get openSpans(): Effect.Effect<void> {
+        const attributes = { "mcp.server": serverId, "tool.name": this.name, "tool.call_id": this.call.id }
+        const outer = this.options.span
+        const own = (parent: Tracer.Span | undefined) =>
+          Effect.map(
+            Effect.makeSpan("McpToolProvider.execute", {
+              captureStackTrace: false,
+              attributes,
+              ...(parent !== undefined ? { parent } : {})
+            }),
+            (span) => {
+              this.span = span
+            }
+          )
+        const spans = outer === undefined ? own(undefined) : Effect.flatMap(
+          Effect.makeSpan(outer.name, { captureStackTrace: false, attributes: outer.attributes }),
+          (span) => {
+            this.outerSpan = span
+            return own(span)
+          }
+        )
+        return Effect.zipRight(
+          spans,
+          Effect.map(FiberRef.get(FiberRef.currentTracerTimingEnabled), (timing) => {
+            this.timing = timing
+          })
+        )
+      }
+
+      /** The identity when `getHeaders` answers with plain headers (or there is none). */
+      private identitySync(): Identity | undefined {
+        if (getHeaders === undefined) return anonymous
+        const authContext = this.context.authContext
+        try {
+          const out = getHeaders(authContext)
+          if (isHeaders(out)) return identify(authContext?.userId, out)
+          this.headers = out
+        } catch (error) {
+          // Reported like a failed Effect from `getHeaders` (only the error's kind).
+          this.headers = Effect.fail(error)
+        }
+        return undefined
+      }
+
+      /** Whatever the first pull could not do at once: headers, connecting, listing; then the call. */
+      private readonly prepare: Effect.Effect<void> = Effect.suspend(() => {
+        const identity: Effect.Effect<Identity, McpFailure> = this.identity !== undefined
+          ? Effect.succeed(this.identity)
+          : identityFrom(this.context.authContext, this.headers)
+        return identity.pipe(
+          Effect.flatMap((identity) => {
+            this.identity = identity
+            const connection = this.lease?.connection
+            return connection !== undefined
+              ? Effect.succeed(connection)
+              : pool.lease(identity, (lease) => this.lease = lease)
+          }),
+          Effect.tap((connection) => ensureListed(connection, this.name)),
+          Effect.matchEffect({
+            onFailure: (failure) => {
+              this.failure = failure
+              return Effect.void
+            },
+            onSuccess: (connection) => Effect.sync(() => this.launch(connection))
+          }),
+          Effect.withParentSpan(this.span!)
+        )
+      })
+
+      private launch(connection: Connection): void {
+        const controller = new AbortController()
+        this.inFlight = controller
+        const { call, context } = this
+        startCall(
+          connection,
+          this.name,
+          call.arguments,
+          controller.signal,
+          (progress) => {
+            if (this.stopped || this.outcome !== undefined) return
+            this.buffer.push(
+              new ToolProgressEvent({
+                type: "tool-progress",
+                contextId: context.contextId,
+                taskId: context.taskId,
+                toolCallId: call.id,
+                toolName: call.name,
+                timestamp: this.timestamp(),
+                ...progressFields(progress)
+              })
+            )
+            this.signal()
+          },
+          // Settled: from now on closing the stream must not abort (which would tell the server to cancel).
+          (result) => {
+            if (this.inFlight === controller) this.inFlight = undefined
+            this.result = result
+            this.signal()
+          },
+          (failure) => {
+            if (this.inFlight === controller) this.inFlight = undefined
+            this.failure = failure
+            this.signal()
+          }
+        )
+      }
+
+      /** Turns what the server answered into the last event or the failure; an expired session is retried once. */
+      private settle(): Effect.Effect<void> {
+        const result = this.result
+        const failure = this.failure
+        this.result = undefined
+        this.failure = undefined
+        this.inFlight = undefined
+        if (result !== undefined) {
+          if (result.isError !== true) {
+            const { call, context } = this
+            this.buffer.push(
+              new ToolCompleteEvent({
+                type: "tool-complete",
+                contextId: context.contextId,
+                taskId: context.taskId,
+                toolCallId: call.id,
+                toolName: call.name,
+                timestamp: this.timestamp(),
+                result: resultOf(result)
+              })
+            )
+            this.outcome = null
+            return Effect.void
+          }
+          return this.fail(
+            new McpFailure({
+              kind: "ExecutionFailed",
+              message: scrub(textOf(result.content), this.identity!.secrets) || `'${this.name}' reported an error`,
+              ...(result.structuredContent !== undefined ? { details: result.structuredContent } : {})
             })
           )
-        yield* invoke(call, name, context.authContext, onProgress).pipe(
-          Effect.flatMap((result) => toolCompleteEvent(context, call, result)),
-          Effect.exit,
-          Effect.flatMap((exit) => {
-            if (Exit.isSuccess(exit)) events.unsafeOffer(exit.value)
-            return events.done(Exit.asVoid(exit))
-          }),
-          Effect.forkScoped
-        )
-        return Mailbox.toStream(events)
-      })
-      return Stream.unwrapScoped(run)
+        }
+        return this.fail(failure!)
+      }
+
+      private fail(failure: McpFailure): Effect.Effect<void> {
+        const lease = this.lease
+        if (lease !== undefined && dropsConnection(failure)) {
+          if (failure.kind === "SessionExpired" && !this.retried) {
+            // Re-initialize once: the next pull leases a new connection and calls again.
+            this.retried = true
+            this.lease = undefined
+            return Effect.zipRight(pool.invalidate(lease), pool.release(lease))
+          }
+          this.finish(callError(this.call, this.name, failure))
+          return pool.invalidate(lease)
+        }
+        if (failure.kind === "SessionExpired" && !this.retried) {
+          this.retried = true
+          return Effect.void
+        }
+        this.finish(callError(this.call, this.name, failure))
+        return Effect.void
+      }
+
+      readonly end = (): Channel.Channel<never, unknown, ToolError, unknown, void, unknown> =>
+        this.outcome instanceof ToolError && !this.options.settle ? Channel.fail(this.outcome) : Channel.void
+
+      /** The stream closed: abort a request still in flight, end the spans, give the connection back. */
+      stop(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+        this.stopped = true
+        this.inFlight?.abort()
+        this.inFlight = undefined
+        const now = this.timing && this.clock !== undefined ? this.clock.unsafeCurrentTimeNanos() : BigInt(0)
+        const outcome = this.outcome
+        this.span?.end(now, outcome === null ? Exit.void : outcome instanceof ToolError ? Exit.fail(outcome) : exit)
+        this.outerSpan?.end(now, exit)
+        this.span = undefined
+        this.outerSpan = undefined
+        const lease = this.lease
+        this.lease = undefined
+        return lease === undefined ? Effect.void : pool.release(lease)
+      }
     }
 
+    const pull = (run: CallRun): Channel.Channel<Chunk.Chunk<ToolEvent>, unknown, ToolError, unknown, void, unknown> =>
+      Channel.flatMap(Channel.fromEffect(run.next), (chunk) => {
+        if (chunk === undefined) return run.end()
+        return run.outcome !== undefined && run.isEmpty
+          ? Channel.zipRight(Channel.write(chunk), run.end())
+          : Channel.zipRight(Channel.write(chunk), pull(run))
+      })
+
     const getTools = getToolsAs(undefined)
-    return {
+    const provider = {
       name: serverId,
       serverId,
       getTools,
@@ -353,6 +664,7 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
       getToolsFor: (context: ExecutionContext) => getToolsAs(context.authContext),
       execute
     } satisfies McpToolProvider
+    return withRunner(provider, runner, false)
   })
 
 /**

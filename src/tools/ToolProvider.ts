@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -166,3 +167,50 @@ export const toolResultToEvents = (
  */
 export const isTerminal = (event: ToolEvent): event is ToolCompleteEvent | ToolErrorEvent =>
   event.type === "tool-complete" || event.type === "tool-error"
+
+/**
+ * How `Toolbox` runs calls on a provider that has a runner: the toolbox's own work (settling
+ * failures into `tool-error` events, its span, its captured services) done inside the
+ * provider's single stream stage instead of stages wrapped around it.
+ *
+ * @internal
+ */
+export interface RunOptions {
+  /** Each failure becomes the call's terminal `tool-error` event instead of failing the stream. */
+  readonly settle: boolean
+  /** How many calls run at once. */
+  readonly concurrency: number
+  /** Services for the calls, added over the caller's (what the toolbox captured when built). */
+  readonly services?: Context.Context<never> | undefined
+  /** A span around the whole run (open until its stream ends), parent of the calls' own spans. */
+  readonly span?: { readonly name: string; readonly attributes: Record<string, unknown> } | undefined
+}
+
+/**
+ * Runs calls of one provider as one stream; see `RunOptions`.
+ *
+ * @internal
+ */
+export type Runner = (
+  calls: ReadonlyArray<ToolCall>,
+  context: ExecutionContext,
+  options: RunOptions
+) => Stream.Stream<ToolEvent, ToolError, any>
+
+const runners = new WeakMap<object, { readonly run: Runner; readonly batches: boolean }>()
+
+/**
+ * Gives a provider a runner (`batches`: whether it runs many calls better than one by one).
+ * Only that very object has it: a copy or wrapper, whose methods may differ, does not.
+ *
+ * @internal
+ */
+export const withRunner = <P extends ToolProvider<any>>(provider: P, run: Runner, batches: boolean): P => {
+  runners.set(provider, { run, batches })
+  return provider
+}
+
+/** The runner of a provider, if it has one. @internal */
+export const runnerOf = (
+  provider: ToolProvider<any>
+): { readonly run: Runner; readonly batches: boolean } | undefined => runners.get(provider)

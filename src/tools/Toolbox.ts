@@ -5,9 +5,12 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -16,8 +19,8 @@ import { ToolError } from "../domain/Errors.js"
 import type { ToolEvent } from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
-import type { ToolProvider } from "./ToolProvider.js"
-import { isTerminal, toolError, toolErrorEvent } from "./ToolProvider.js"
+import type { Runner, ToolProvider } from "./ToolProvider.js"
+import { isTerminal, runnerOf, toolError, toolErrorEvent } from "./ToolProvider.js"
 
 /**
  * The toolbox the agent uses: every provider's tools under one lookup. Its methods need nothing
@@ -70,7 +73,10 @@ interface Index {
  * logged at error level and reported as `ExecutionFailed` (one buggy tool must not crash the
  * agent); a stream that ends without a result gets a `tool-error` saying so, because the model
  * needs an answer for every call it made. `executeBatch` hands calls for a provider that has
- * its own `executeBatch` to it as one group (which counts as one of the concurrent slots).
+ * its own `executeBatch` to it as one group (which counts as one of the concurrent slots). A
+ * `localTools` provider is run directly (one stream stage per call, and a batch whose calls all
+ * go to it is one stream, in one `Toolbox.execute` span, with every call counted against the
+ * concurrency); in a batch mixing it with other providers each of its calls takes a slot.
  *
  * @example
  * ```ts
@@ -126,11 +132,15 @@ export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
       Effect.withSpan("Toolbox.getTools")
     )
 
-    // Providing a context costs more per call than the rest of the toolbox; most providers need none.
-    const provide: (stream: Stream.Stream<ToolEvent, ToolError, R>) => Stream.Stream<ToolEvent, ToolError> =
-      captured.unsafeMap.size === 0
-        ? (stream) => stream as Stream.Stream<ToolEvent, ToolError>
-        : (stream) => Stream.provideSomeContext(stream, captured)
+    // Most providers need no services; merging none into the context would be wasted work per call.
+    const services = captured.unsafeMap.size === 0 ? undefined : (captured as Context.Context<never>)
+
+    const spanOf = (provider: ToolProvider<R>, calls: ReadonlyArray<ToolCall>, context: ExecutionContext) => ({
+      "tool.provider": provider.name,
+      "tool.name": calls.length === 1 ? calls[0]!.name : calls.map((call) => call.name),
+      "tool.call_id": calls.length === 1 ? calls[0]!.id : calls.map((call) => call.id),
+      "agent.context_id": context.contextId
+    })
 
     const run = (
       provider: ToolProvider<R>,
@@ -138,23 +148,31 @@ export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
       context: ExecutionContext,
       stream: Stream.Stream<ToolEvent, ToolError, R>
     ): Stream.Stream<ToolEvent> =>
-      settle(calls, context, provide(stream)).pipe(
-        Stream.withSpan("Toolbox.execute", {
-          captureStackTrace: false,
-          attributes: {
-            "tool.provider": provider.name,
-            "tool.name": calls.length === 1 ? calls[0]!.name : calls.map((call) => call.name),
-            "tool.call_id": calls.length === 1 ? calls[0]!.id : calls.map((call) => call.id),
-            "agent.context_id": context.contextId
-          }
-        })
-      )
+      settle(calls, context, stream as Stream.Stream<ToolEvent, ToolError>, services, spanOf(provider, calls, context))
+
+    // A provider with a runner (local tools, MCP) settles its calls and opens the span itself:
+    // one stream stage per call (or per batch) instead of its stream wrapped in the toolbox's.
+    const runWith = (
+      provider: ToolProvider<R>,
+      runner: Runner,
+      calls: ReadonlyArray<ToolCall>,
+      context: ExecutionContext,
+      concurrency: number
+    ): Stream.Stream<ToolEvent> =>
+      runner(calls, context, {
+        settle: true,
+        concurrency,
+        services,
+        span: { name: "Toolbox.execute", attributes: spanOf(provider, calls, context) }
+      }) as Stream.Stream<ToolEvent>
 
     const execute = (call: ToolCall, context: ExecutionContext): Stream.Stream<ToolEvent> =>
       Stream.suspend(() => {
         const provider = index.owner.get(call.name)
-        return provider === undefined
-          ? Stream.fromEffect(toolErrorEvent(context, call, notFound(call, index)))
+        if (provider === undefined) return Stream.fromEffect(toolErrorEvent(context, call, notFound(call, index)))
+        const runner = runnerOf(provider)
+        return runner !== undefined
+          ? runWith(provider, runner.run, [call], context, 1)
           : run(provider, [call], context, provider.execute(call, context))
       })
 
@@ -163,6 +181,14 @@ export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
         const concurrency = batchOptions?.concurrency === undefined
           ? defaultConcurrency
           : checkConcurrency(batchOptions.concurrency)
+        if (calls.length === 1) return execute(calls[0]!, context)
+        // The common batch: every call for one provider that batches through its runner (local
+        // tools), run as one stream with the batch's concurrency.
+        const only = calls.length > 1 ? index.owner.get(calls[0]!.name) : undefined
+        const runner = only === undefined ? undefined : runnerOf(only)
+        if (runner?.batches === true && calls.every((call) => index.owner.get(call.name) === only)) {
+          return runWith(only!, runner.run, calls, context, concurrency)
+        }
         return Stream.mergeAll(plan(calls, index).map((unit) =>
           unit.provider?.executeBatch === undefined || unit.calls.length === 1
             ? execute(unit.calls[0]!, context)
@@ -253,7 +279,9 @@ const plan = (
   const grouped = new Map<ToolProvider<any>, Array<ToolCall>>()
   for (const call of calls) {
     const provider = index.owner.get(call.name)
-    if (provider?.executeBatch === undefined) {
+    // A provider that batches through its runner runs each call of a mixed batch in its own
+    // slot, as `execute` does, so the batch's concurrency still counts every call.
+    if (provider?.executeBatch === undefined || runnerOf(provider)?.batches === true) {
       units.push({ provider, calls: [call] })
       continue
     }
@@ -272,58 +300,93 @@ const plan = (
 /**
  * Makes a provider's stream end every call with exactly one terminal event: failures, defects
  * and interruptions become `tool-error` events for the calls still open, and a stream that
- * ends early closes the rest with "ended without a result".
+ * ends early closes the rest with "ended without a result". The provider's stream runs in a
+ * `Toolbox.execute` span, with the toolbox's captured services. One read loop does the
+ * bookkeeping, so a call costs one stage here rather than a map, a catch and a concatenation.
  */
 const settle = (
   calls: ReadonlyArray<ToolCall>,
   context: ExecutionContext,
-  stream: Stream.Stream<ToolEvent, ToolError>
+  stream: Stream.Stream<ToolEvent, ToolError>,
+  services: Context.Context<never> | undefined,
+  attributes: Record<string, unknown>
 ): Stream.Stream<ToolEvent> =>
-  Stream.suspend(() => {
+  Stream.fromChannel(Channel.suspend(() => {
     const open = new Map<string, ToolCall>()
     const asked = new Set<string>()
     for (const call of calls) open.set(call.id, call)
-    const closeAll = (errorFor: (call: ToolCall) => ToolError): Stream.Stream<ToolEvent> => {
+    const closeAll = (errorFor: (call: ToolCall) => ToolError): Channel.Channel<Chunk.Chunk<ToolEvent>> => {
       const remaining = Array.from(open.values())
       open.clear()
-      return remaining.length === 0
-        ? Stream.empty
-        : Stream.fromIterableEffect(Effect.forEach(remaining, (call) => toolErrorEvent(context, call, errorFor(call))))
+      return remaining.length === 0 ? Channel.void : Channel.flatMap(
+        Channel.fromEffect(Effect.forEach(remaining, (call) => toolErrorEvent(context, call, errorFor(call)))),
+        (events) => Channel.write(Chunk.unsafeFromArray(events))
+      )
     }
-    return stream.pipe(
-      Stream.map((event) => {
-        if (isTerminal(event)) open.delete(event.toolCallId)
-        else if (event.type === "tool-input-required") asked.add(event.toolCallId)
-        return event
-      }),
-      Stream.catchAllCause((cause) => {
-        if (open.size === 0) return Stream.empty
-        const failure = Cause.failureOption(cause)
-        if (Option.isSome(failure)) return closeAll(() => failure.value)
-        if (Cause.isInterruptedOnly(cause)) {
-          return closeAll((call) =>
-            toolError(call, "ExecutionFailed", `Tool "${call.name}" was interrupted before it finished.`)
-          )
-        }
-        return Stream.unwrap(
-          Effect.as(
-            Effect.logError("A tool provider crashed", Cause.pretty(cause)).pipe(
-              Effect.annotateLogs({ toolNames: calls.map((call) => call.name).join(","), contextId: context.contextId })
+    const loop: Channel.Channel<Chunk.Chunk<ToolEvent>, Chunk.Chunk<ToolEvent>, never, ToolError, unknown, unknown> =
+      Channel.readWithCause({
+        onInput: (chunk: Chunk.Chunk<ToolEvent>) => {
+          for (const event of chunk) {
+            if (isTerminal(event)) open.delete(event.toolCallId)
+            else if (event.type === "tool-input-required") asked.add(event.toolCallId)
+          }
+          return Channel.zipRight(Channel.write(chunk), loop)
+        },
+        onFailure: (cause: Cause.Cause<ToolError>) => {
+          if (open.size === 0) return Channel.void
+          const failure = Cause.failureOption(cause)
+          if (Option.isSome(failure)) return closeAll(() => failure.value)
+          if (Cause.isInterruptedOnly(cause)) {
+            return closeAll((call) =>
+              toolError(call, "ExecutionFailed", `Tool "${call.name}" was interrupted before it finished.`)
+            )
+          }
+          return Channel.zipRight(
+            Channel.fromEffect(
+              Effect.logError("A tool provider crashed", Cause.pretty(cause)).pipe(
+                Effect.annotateLogs({ toolNames: calls.map((call) => call.name).join(","), contextId: context.contextId })
+              )
             ),
             closeAll((call) =>
               toolError(call, "ExecutionFailed", `Tool "${call.name}" crashed: ${defectMessage(Cause.squash(cause))}`)
             )
           )
-        )
-      }),
-      Stream.concat(Stream.suspend(() => {
-        // A call whose stream ends waiting for outside input (a remote agent's question) is
-        // settled: the caller decides how to answer it.
-        for (const id of asked) open.delete(id)
-        return closeAll((call) => toolError(call, "ExecutionFailed", `Tool "${call.name}" ended without a result.`))
-      }))
+        },
+        onDone: () => {
+          // A call whose stream ends waiting for outside input (a remote agent's question) is
+          // settled: the caller decides how to answer it.
+          for (const id of asked) open.delete(id)
+          return closeAll((call) => toolError(call, "ExecutionFailed", `Tool "${call.name}" ended without a result.`))
+        }
+      })
+    return inSpan(Channel.pipeTo(Stream.toChannel(stream), loop), attributes, services)
+  }))
+
+/**
+ * Runs a channel in a `Toolbox.execute` span (ended when the channel ends) with the given
+ * services added: `Stream.withSpan` and `Stream.provideSomeContext` in one stage, without the
+ * scope `Stream.withSpan` opens.
+ */
+const inSpan = <A>(
+  channel: Channel.Channel<A, unknown, never, unknown, unknown, unknown>,
+  attributes: Record<string, unknown>,
+  services: Context.Context<never> | undefined
+): Channel.Channel<A, unknown, never, unknown, unknown, unknown> =>
+  Channel.unwrap(
+    Effect.flatMap(
+      Effect.makeSpan("Toolbox.execute", { captureStackTrace: false, attributes }),
+      (span) =>
+        Effect.map(FiberRef.get(FiberRef.currentTracerTimingEnabled), (timing) =>
+          Channel.ensuringWith(
+            Channel.mapInputContext(channel, (outer: Context.Context<never>) =>
+              Context.add(services === undefined ? outer : Context.merge(outer, services), Tracer.ParentSpan, span)),
+            (exit) =>
+              Effect.clockWith((clock) =>
+                Effect.sync(() => span.end(timing ? clock.unsafeCurrentTimeNanos() : BigInt(0), exit))
+              )
+          ))
     )
-  })
+  )
 
 const defectMessage = (defect: unknown): string =>
   defect instanceof Error ? defect.message : typeof defect === "string" ? defect : String(defect)

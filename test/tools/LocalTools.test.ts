@@ -344,3 +344,152 @@ describe("sensitive arguments", () => {
       expect(leaks(error)).toBe(false)
     }))
 })
+
+describe("localTools executeBatch", () => {
+  const batch = <R>(provider: ToolProvider<R>, calls: ReadonlyArray<ToolCall>) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Stream.runCollect(provider.executeBatch!(calls, context)))
+      yield* TestClock.adjust("1 minute")
+      return Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+    })
+
+  const byCall = (events: ReadonlyArray<ToolEvent>) => {
+    const out = new Map<string, Array<string>>()
+    for (const event of events) out.set(event.toolCallId, [...(out.get(event.toolCallId) ?? []), event.type])
+    return out
+  }
+
+  it.effect("runs many calls through one stream, each ending with exactly one terminal event; a failure is its tool-error event", () =>
+    Effect.gen(function*() {
+      const broken = tool({
+        name: "broken",
+        description: "Fails",
+        parameters: Schema.Struct({}),
+        handler: () => Effect.fail(new Error("out of paper"))
+      })
+      const events = yield* batch(localTools([echo, broken]), [
+        callOf("echo", { text: "a" }, "ok"),
+        callOf("echo", { text: 1 }, "invalid"),
+        callOf("broken", {}, "failing"),
+        callOf("missing", {}, "unknown"),
+        callOf("echo", { text: "b" }, "ok-2")
+      ])
+      expect(Object.fromEntries(byCall(events))).toEqual({
+        ok: ["tool-start", "tool-complete"],
+        invalid: ["tool-start", "tool-error"],
+        failing: ["tool-start", "tool-error"],
+        unknown: ["tool-error"],
+        "ok-2": ["tool-start", "tool-complete"]
+      })
+      const errors = events.filter((event) => event.type === "tool-error")
+      expect(errors.map((event) => [event.toolCallId, event.reason])).toEqual([
+        ["invalid", "InvalidArguments"],
+        ["failing", "ExecutionFailed"],
+        ["unknown", "NotFound"]
+      ])
+      expect(errors[1]).toMatchObject({ error: `Tool "broken" failed: out of paper`, contextId: "ctx-1", taskId: "task-1" })
+      expect(events.find((event) => event.toolCallId === "ok-2")).toMatchObject({ toolName: "echo" })
+    }))
+
+  it.effect("runs at most 8 calls at once, and streams each call's progress while it runs", () =>
+    Effect.gen(function*() {
+      const inFlight = yield* Ref.make(0)
+      const maxInFlight = yield* Ref.make(0)
+      const work = tool({
+        name: "work",
+        description: "Works for a second",
+        parameters: Schema.Struct({ n: Schema.Number }),
+        handler: ({ n }, { progress }) =>
+          Ref.updateAndGet(inFlight, (x) => x + 1).pipe(
+            Effect.flatMap((now) => Ref.update(maxInFlight, (max) => Math.max(max, now))),
+            Effect.zipRight(progress({ message: `working on ${n}` })),
+            Effect.zipRight(Effect.sleep("1 second")),
+            Effect.ensuring(Ref.update(inFlight, (x) => x - 1)),
+            Effect.as(n)
+          )
+      })
+      const calls = Array.from({ length: 20 }, (_, i) => callOf("work", { n: i }, `call-${i}`))
+      const provider = localTools([work])
+      // Before any handler finishes, the first calls' progress is already out.
+      const early = yield* Stream.take(provider.executeBatch!(calls, context), 2).pipe(Stream.runCollect)
+      expect(Chunk.toReadonlyArray(early).map((event) => event.type)).toEqual(["tool-start", "tool-progress"])
+      yield* Ref.set(maxInFlight, 0)
+      const events = yield* batch(provider, calls)
+      expect(yield* Ref.get(maxInFlight)).toBe(8)
+      for (const [i, call] of calls.entries()) {
+        expect(byCall(events).get(call.id)).toEqual(["tool-start", "tool-progress", "tool-complete"])
+        expect(events.find((event) => event.toolCallId === call.id && event.type === "tool-complete")).toMatchObject({
+          result: i
+        })
+      }
+    }))
+
+  it.effect("stops a call past its timeout with a Timeout tool-error and interrupts it; the others complete", () =>
+    Effect.gen(function*() {
+      const interrupted = yield* Ref.make<ReadonlyArray<number>>([])
+      const nap = tool({
+        name: "nap",
+        description: "Sleeps for some seconds",
+        parameters: Schema.Struct({ seconds: Schema.Number }),
+        timeout: "3 seconds",
+        handler: ({ seconds }) =>
+          Effect.as(Effect.sleep(`${seconds} seconds`), seconds).pipe(
+            Effect.onInterrupt(() => Ref.update(interrupted, (all) => [...all, seconds]))
+          )
+      })
+      const events = yield* batch(localTools([nap]), [
+        callOf("nap", { seconds: 1 }, "short"),
+        callOf("nap", { seconds: 10 }, "long"),
+        callOf("nap", { seconds: 2 }, "medium")
+      ])
+      expect(Object.fromEntries(byCall(events))).toEqual({
+        short: ["tool-start", "tool-complete"],
+        long: ["tool-start", "tool-error"],
+        medium: ["tool-start", "tool-complete"]
+      })
+      expect(events.find((event) => event.type === "tool-error")).toMatchObject({ toolCallId: "long", reason: "Timeout" })
+      expect(yield* Ref.get(interrupted)).toEqual([10])
+    }))
+
+  it.effect("interrupting the stream interrupts every running handler", () =>
+    Effect.gen(function*() {
+      const started = yield* Ref.make(0)
+      const interrupted = yield* Ref.make(0)
+      const hang = tool({
+        name: "hang",
+        description: "Hangs",
+        parameters: Schema.Struct({}),
+        handler: () =>
+          Effect.zipRight(Ref.update(started, (n) => n + 1), Effect.never).pipe(
+            Effect.onInterrupt(() => Ref.update(interrupted, (n) => n + 1))
+          )
+      })
+      const calls = Array.from({ length: 3 }, (_, i) => callOf("hang", {}, `call-${i}`))
+      const fiber = yield* Effect.fork(Stream.runCollect(localTools([hang]).executeBatch!(calls, context)))
+      while ((yield* Ref.get(started)) < 3) yield* Effect.yieldNow()
+      yield* Fiber.interrupt(fiber)
+      expect(yield* Ref.get(interrupted)).toBe(3)
+    }))
+
+  it.effect("redacts sensitive arguments in a batch as in a single call", () =>
+    Effect.gen(function*() {
+      const login = tool({
+        name: "login",
+        description: "Logs in",
+        parameters: Schema.Struct({ user: Schema.String, password: Schema.String }),
+        sensitive: ["password"],
+        handler: ({ password, user }, { progress }) =>
+          Effect.zipRight(
+            progress({ message: `trying ${password}` }),
+            user === "bad" ? Effect.fail(new Error(`wrong password ${password}`)) : Effect.succeed("ok")
+          )
+      })
+      const secret = "hunter2-very-secret"
+      const events = yield* batch(localTools([login]), [
+        callOf("login", { user: "ada", password: secret }, "good"),
+        callOf("login", { user: "bad", password: secret }, "bad")
+      ])
+      expect(JSON.stringify(events)).not.toContain(secret)
+      expect(events.find((event) => event.type === "tool-error")).toMatchObject({ error: `Tool "login" failed: wrong password <redacted>` })
+    }))
+})

@@ -9,10 +9,14 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { ConfigError, ToolError } from "../../src/domain/Errors.js"
 import type { ToolEvent } from "../../src/domain/Events.js"
 import * as ExecutionContext from "../../src/domain/ExecutionContext.js"
+import type { ToolCall } from "../../src/domain/Message.js"
+import { anonymous, identities } from "../../src/tools/internal/mcpIdentity.js"
 import * as McpTools from "../../src/tools/McpTools.js"
+import * as Toolbox from "../../src/tools/Toolbox.js"
 import {
   everythingHttp,
   everythingStdio,
@@ -410,6 +414,92 @@ describe("an SDK Server in the test (Streamable HTTP on 127.0.0.1)", () => {
       expect(peer.requests.slice(before)[0]).toMatchObject({ httpMethod: "GET", path: "/mcp", authorization: "Bearer erin-token-6666" })
     }))
 
+  it.scopedLive("concurrent first calls share one connection, which closes after idleTimeToLive unused", () =>
+    Effect.gen(function*() {
+      const peer = yield* testServer()
+      const provider = yield* McpTools.make({ serverId: "peer", serverUrl: peer.url, idleTimeToLive: "300 millis" })
+      const first = yield* Effect.all([run(provider, "echo", { text: "a" }), run(provider, "echo", { text: "b" })], {
+        concurrency: "unbounded"
+      })
+      expect(first.map(({ events }) => resultOf(events))).toEqual(["echo: a", "echo: b"])
+      expect(rpcCount(peer, "initialize")).toBe(1)
+      // Used again within its idle time: the same connection.
+      yield* Effect.sleep("100 millis")
+      expect(resultOf((yield* run(provider, "echo", { text: "c" })).events)).toBe("echo: c")
+      expect(rpcCount(peer, "initialize")).toBe(1)
+      // Unused past it: closed (the session is deleted), and the next call connects again.
+      yield* eventually(Effect.sync(() => peer.requests.some((r) => r.httpMethod === "DELETE")))
+      expect(resultOf((yield* run(provider, "echo", { text: "d" })).events)).toBe("echo: d")
+      expect(rpcCount(peer, "initialize")).toBe(2)
+    }))
+
+  it.scopedLive("a connection in use is not closed by its idle time", () =>
+    Effect.gen(function*() {
+      const peer = yield* testServer()
+      const provider = yield* McpTools.make({ serverId: "peer", serverUrl: peer.url, idleTimeToLive: "100 millis" })
+      yield* run(provider, "echo", { text: "warm" })
+      // Idle for less than its time, then busy for longer than it.
+      const { events } = yield* run(provider, "wait", { ms: 500 })
+      expect(resultOf(events)).toBe("waited 500 ms")
+      expect(rpcCount(peer, "initialize")).toBe(1)
+      expect(peer.requests.some((r) => r.httpMethod === "DELETE")).toBe(false)
+    }))
+
+  it.scopedLive("a getHeaders that throws is Unauthorized, naming only the error's kind", () =>
+    Effect.gen(function*() {
+      const peer = yield* testServer()
+      const provider = yield* McpTools.make({
+        serverId: "peer",
+        serverUrl: peer.url,
+        getHeaders: () => {
+          throw new RangeError("token vault-token-7777 expired")
+        }
+      })
+      const { error } = yield* run(provider, "echo", { text: "x" }, userContext("fay", "fay-token-8888"))
+      expect(error).toMatchObject({ reason: "Unauthorized", message: "MCP server 'peer': getHeaders failed (RangeError)" })
+      expect(peer.requests).toEqual([])
+    }))
+
+  it.scopedLive("through a Toolbox, a call runs in McpToolProvider.execute under Toolbox.execute under the caller, and failures are tool-error events", () =>
+    Effect.gen(function*() {
+      const peer = yield* testServer()
+      const provider = yield* McpTools.make({ serverId: "peer", serverUrl: peer.url })
+      const toolbox = yield* Toolbox.make([provider])
+      const native = yield* Effect.tracer
+      const spans: Array<Tracer.Span> = []
+      const recording = Tracer.make({
+        span: (...args) => {
+          const span = native.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: native.context
+      })
+      const collect = (call: ToolCall) =>
+        Stream.runCollect(toolbox.execute(call, context)).pipe(
+          Effect.map((chunk) => Array.from(chunk)),
+          Effect.withSpan("caller"),
+          Effect.withTracer(recording)
+        )
+
+      const ok = yield* collect({ id: "c-1", name: "echo", arguments: { text: "traced" } })
+      expect(ok.map((event) => event.type)).toEqual(["tool-start", "tool-complete"])
+      const own = spans.find((span) => span.name === "McpToolProvider.execute")!
+      const parentName = (span: Tracer.Span) =>
+        Option.match(span.parent, { onNone: () => undefined, onSome: (p) => (p._tag === "Span" ? p.name : "external") })
+      expect(parentName(own)).toBe("Toolbox.execute")
+      expect(parentName(spans.find((span) => span.name === "Toolbox.execute")!)).toBe("caller")
+      expect(own.attributes.get("tool.call_id")).toBe("c-1")
+
+      const failed = yield* collect({ id: "c-2", name: "fail", arguments: {} })
+      expect(failed.map((event) => event.type)).toEqual(["tool-start", "tool-error"])
+      expect(failed[1]).toMatchObject({ reason: "ExecutionFailed", error: "the disk is full", toolCallId: "c-2" })
+      const garbled = yield* collect({ id: "c-3", name: "echo", arguments: {}, argumentsError: "not JSON" })
+      expect(garbled.map((event) => event.type)).toEqual(["tool-start", "tool-error"])
+      expect(garbled[1]).toMatchObject({ reason: "InvalidArguments", error: "not JSON" })
+      expect(peer.requests.flatMap((r) => r.messages).filter((m) => m.method === "tools/call")).toHaveLength(2)
+    }))
+
   it.scopedLive("an unreachable server is Transport for getTools and for a call", () =>
     Effect.gen(function*() {
       const peer = yield* testServer()
@@ -463,6 +553,20 @@ describe("stdio start-up", () => {
       expect(error).toMatchObject({ reason: "Transport", toolName: "echo" })
       expect(error?.message).toContain("ENOENT")
     }))
+})
+
+describe("identities", () => {
+  it("reuse a caller's identity while its headers stay the same, and never across users or tokens", () => {
+    const identify = identities()
+    const alice = identify("alice", { Authorization: "Bearer alice-token-1111" })
+    expect(identify("alice", { Authorization: "Bearer alice-token-1111" })).toBe(alice)
+    const refreshed = identify("alice", { Authorization: "Bearer alice-token-2222" })
+    expect(refreshed.digest).not.toBe(alice.digest)
+    expect(identify("alice", { authorization: "Bearer alice-token-2222" }).digest).toBe(refreshed.digest)
+    const bob = identify("bob", { Authorization: "Bearer alice-token-2222" })
+    expect(bob.digest).not.toBe(refreshed.digest)
+    expect(identify(undefined, {})).toBe(anonymous)
+  })
 })
 
 describe("options", () => {

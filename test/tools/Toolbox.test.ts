@@ -323,3 +323,102 @@ describe("Toolbox.executeBatch", () => {
       ])
     }))
 })
+
+describe("Toolbox with local tools", () => {
+  const spanPath = tool({
+    name: "span_path",
+    description: "Names the spans around the handler",
+    parameters: Schema.Struct({}),
+    handler: () =>
+      Effect.map(Effect.currentSpan, (span) => {
+        const names: Array<string> = []
+        for (let current: Tracer.AnySpan | undefined = span; current !== undefined;) {
+          names.push(current._tag === "Span" ? current.name : "external")
+          current = current._tag === "Span" ? Option.getOrUndefined(current.parent) : undefined
+        }
+        return names
+      })
+  })
+
+  it.effect("runs a batch for one local provider in spans under the caller's, each call with its own timeout", () =>
+    Effect.gen(function*() {
+      const nap = tool({
+        name: "nap",
+        description: "Sleeps for some seconds",
+        parameters: Schema.Struct({ seconds: Schema.Number }),
+        timeout: "3 seconds",
+        handler: ({ seconds }) => Effect.as(Effect.sleep(`${seconds} seconds`), seconds)
+      })
+      const toolbox = yield* Effect.withSpan(Toolbox.make([localTools([nap, spanPath])]), "build")
+      const fiber = yield* Effect.fork(
+        Stream.runCollect(toolbox.executeBatch([
+          callOf("nap", "slow", { seconds: 10 }),
+          callOf("span_path", "spans"),
+          callOf("nap", "quick", { seconds: 1 })
+        ], context)).pipe(Effect.withSpan("caller"))
+      )
+      yield* TestClock.adjust("1 minute")
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+      const terminal = events.filter((event) => event.type === "tool-complete" || event.type === "tool-error")
+      expect(terminal.map((event) => `${event.type}:${event.toolCallId}`)).toEqual([
+        "tool-complete:spans",
+        "tool-complete:quick",
+        "tool-error:slow"
+      ])
+      expect(terminal[0]).toMatchObject({ result: ["LocalTools.call", "Toolbox.execute", "caller"] })
+      expect(terminal[2]).toMatchObject({ reason: "Timeout", toolName: "nap" })
+    }))
+
+  it.effect("reports a handler that interrupts itself as an ExecutionFailed tool-error", () =>
+    Effect.gen(function*() {
+      const quitter = tool({ name: "quitter", description: "Gives up", parameters: Schema.Struct({}), handler: () => Effect.interrupt })
+      const toolbox = yield* Toolbox.make([localTools([quitter])])
+      const events = yield* run(toolbox, callOf("quitter"))
+      expect(events.map((event) => event.type)).toEqual(["tool-start", "tool-error"])
+      expect(events[1]).toMatchObject({ reason: "ExecutionFailed", error: `Tool "quitter" was interrupted before it finished.` })
+      const batched = Chunk.toReadonlyArray(
+        yield* Stream.runCollect(toolbox.executeBatch([callOf("quitter", "q-1"), callOf("quitter", "q-2")], context))
+      )
+      expect(batched.filter((event) => event.type === "tool-error").map((event) => event.toolCallId)).toEqual(["q-1", "q-2"])
+    }))
+
+  it.effect("keeps the concurrency bound in a batch mixing local tools and another provider", () =>
+    Effect.gen(function*() {
+      const inFlight = yield* Ref.make(0)
+      const maxInFlight = yield* Ref.make(0)
+      const busy = <A>(value: A) =>
+        Ref.updateAndGet(inFlight, (x) => x + 1).pipe(
+          Effect.flatMap((now) => Ref.update(maxInFlight, (max) => Math.max(max, now))),
+          Effect.zipRight(Effect.sleep("1 second")),
+          Effect.ensuring(Ref.update(inFlight, (x) => x - 1)),
+          Effect.as(value)
+        )
+      const work = tool({ name: "work", description: "Works", parameters: Schema.Struct({}), handler: () => busy("local") })
+      const remote = fakeProvider("remote", Effect.succeed([definition("far")]), (call) =>
+        Stream.concat(
+          Stream.fromEffect(toolStartEvent(context, call)),
+          Stream.fromEffect(Effect.flatMap(busy("remote"), (result) => toolCompleteEvent(context, call, result)))
+        ))
+      const toolbox = yield* Toolbox.make([localTools([work]), remote])
+      const calls = Array.from({ length: 12 }, (_, i) => i % 2 === 0 ? callOf("work", `w-${i}`) : callOf("far", `f-${i}`))
+      const fiber = yield* Effect.fork(Stream.runCollect(toolbox.executeBatch(calls, context, { concurrency: 3 })))
+      yield* TestClock.adjust("1 minute")
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+      expect(events.filter((event) => event.type === "tool-complete")).toHaveLength(12)
+      expect(yield* Ref.get(maxInFlight)).toBe(3)
+    }))
+
+  it.effect("runs a copy of a local provider whose execute was replaced through that execute", () =>
+    Effect.gen(function*() {
+      const original = localTools([echo])
+      const wrapped: ToolProvider = {
+        ...original,
+        execute: (call, ctx) => Stream.fromEffect(toolCompleteEvent(ctx, call, "from the wrapper"))
+      }
+      const toolbox = yield* Toolbox.make([wrapped])
+      expect((yield* run(toolbox, callOf("echo", "call-1", { text: "hi" }))).at(-1)).toMatchObject({
+        type: "tool-complete",
+        result: "from the wrapper"
+      })
+    }))
+})

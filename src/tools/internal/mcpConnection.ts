@@ -50,6 +50,8 @@ export interface Settings {
 interface ToolCache {
   readonly generation: number
   readonly tools: Deferred.Deferred<ReadonlyArray<Tool>, McpFailure>
+  /** The listed names, once the listing succeeded: what a call checks without waiting. */
+  names: ReadonlySet<string> | undefined
 }
 
 /** A live connection. `closed` and `generation` are written by SDK callbacks. */
@@ -239,7 +241,8 @@ export const listTools = (
     // Made synchronously, so no other fiber can slip in between the check and the store.
     const entry: ToolCache = {
       generation: connection.generation,
-      tools: Deferred.unsafeMake<ReadonlyArray<Tool>, McpFailure>(FiberId.none)
+      tools: Deferred.unsafeMake<ReadonlyArray<Tool>, McpFailure>(FiberId.none),
+      names: undefined
     }
     connection.toolCache = entry
     // The listing belongs to the connection, not to the caller that happened to start it, so an
@@ -253,6 +256,7 @@ export const listTools = (
               : exit
             // A failed listing is not cached: the next caller asks again.
             if (Exit.isFailure(outcome) && connection.toolCache === entry) connection.toolCache = undefined
+            if (Exit.isSuccess(outcome)) entry.names = new Set(outcome.value.map((tool) => tool.name))
             Deferred.unsafeDone(entry.tools, outcome)
           })
         )
@@ -261,23 +265,51 @@ export const listTools = (
     )
   })
 
-/** `tools/call` with a progress token; `onProgress` sees every progress notification for it. */
-export const callTool = (
+/**
+ * Whether the server has a tool, when the connection's current listing says so; `undefined`
+ * when only a (re)listing can tell (none yet, one in flight, or stale).
+ */
+export const listedHas = (connection: Connection, name: string): boolean | undefined => {
+  const cached = connection.toolCache
+  return cached === undefined || cached.generation !== connection.generation || cached.names === undefined
+    ? undefined
+    : cached.names.has(name)
+}
+
+/**
+ * Starts `tools/call` with a progress token: `onProgress` sees every progress notification for
+ * it, then exactly one of `onResult` and `onFailure` is called. Aborting `signal` makes the SDK
+ * send notifications/cancelled. A plain callback API, so a call in flight costs no fiber.
+ */
+export const startCall = (
   connection: Connection,
   name: string,
   args: Record<string, unknown>,
-  onProgress: (progress: Progress) => void
-): Effect.Effect<CallToolResult, McpFailure> =>
-  Effect.suspend(() => {
-    const progressToken = `eak-${++connection.nextProgressToken}`
-    connection.progress.set(progressToken, onProgress)
-    return Effect.tryPromise({
-      // Aborting `signal` (on interruption or timeout) makes the SDK send notifications/cancelled.
-      try: (signal) =>
-        connection.client.callTool({ name, arguments: args, _meta: { progressToken } }, undefined, {
-          signal,
-          timeout: connection.settings.timeoutMs
-        }) as Promise<CallToolResult>,
-      catch: (error) => classify(error, connection.secrets)
-    }).pipe(Effect.ensuring(Effect.sync(() => connection.progress.delete(progressToken))))
-  })
+  signal: AbortSignal,
+  onProgress: (progress: Progress) => void,
+  onResult: (result: CallToolResult) => void,
+  onFailure: (failure: McpFailure) => void
+): void => {
+  const progressToken = `eak-${++connection.nextProgressToken}`
+  connection.progress.set(progressToken, onProgress)
+  let pending: Promise<unknown>
+  try {
+    pending = connection.client.callTool({ name, arguments: args, _meta: { progressToken } }, undefined, {
+      signal,
+      timeout: connection.settings.timeoutMs
+    })
+  } catch (error) {
+    connection.progress.delete(progressToken)
+    return onFailure(classify(error, connection.secrets))
+  }
+  pending.then(
+    (result) => {
+      connection.progress.delete(progressToken)
+      onResult(result as CallToolResult)
+    },
+    (error) => {
+      connection.progress.delete(progressToken)
+      onFailure(classify(error, connection.secrets))
+    }
+  )
+}

@@ -11,7 +11,7 @@ import * as Hash from "effect/Hash"
 import * as Redacted from "effect/Redacted"
 import { secretsOf } from "./mcpErrors.js"
 
-/** An `RcMap` key: equal when the digest is equal; prints nothing secret. */
+/** A connection pool key (by `digest`): equal when the digest is equal; prints nothing secret. */
 export class Identity implements Equal.Equal {
   readonly secrets: ReadonlyArray<string>
   constructor(
@@ -48,4 +48,31 @@ export const identify = (userId: string | undefined, headers: Readonly<Record<st
   if (userId === undefined && entries.length === 0) return anonymous
   const digest = createHash("sha256").update(JSON.stringify([userId ?? null, entries])).digest("hex")
   return new Identity(digest, Redacted.make(headers))
+}
+
+/** How many callers' last identities `identities` remembers. */
+const remembered = 256
+
+/**
+ * `identify` with a memory of each user's last headers: a caller whose `getHeaders` keeps
+ * answering the same headers (the usual case) gets the same `Identity` without hashing again.
+ * A changed header (a refreshed token) is a miss and is hashed as usual.
+ */
+export const identities = (): ((userId: string | undefined, headers: Readonly<Record<string, string>>) => Identity) => {
+  const last = new Map<string | undefined, { readonly names: Array<string>; readonly values: Array<string>; readonly identity: Identity }>()
+  return (userId, headers) => {
+    const names = Object.keys(headers)
+    const seen = last.get(userId)
+    if (seen !== undefined && seen.names.length === names.length) {
+      let same = true
+      for (let i = 0; i < names.length && same; i++) {
+        same = names[i] === seen.names[i] && headers[names[i]!] === seen.values[i]
+      }
+      if (same) return seen.identity
+    }
+    const identity = identify(userId, headers)
+    if (last.size >= remembered && seen === undefined) last.clear()
+    last.set(userId, { names, values: names.map((name) => headers[name]!), identity })
+    return identity
+  }
 }
