@@ -6,20 +6,27 @@
  * chunk, between chunks and for the whole request (retries, backoff and rate-limit queueing
  * included). Calls get a span (`LanguageModel.chat` / `LanguageModel.stream`) with the provider
  * id, model and token usage, and a debug log with the model and message count — never message
- * text or a key.
+ * text or a key. `runForEachChunk` consumes an answer the way `Stream.runForEachChunk` does, but
+ * reads providers that allow it directly, without running a stream.
  *
  * @since 0.1.0
  */
+import * as Channel from "effect/Channel"
 import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as Tracer from "effect/Tracer"
+import * as Tracer from "effect/Tracer"
 import { ProviderError } from "../domain/Errors.js"
 import type { ChatChunk, LLMResponse, Message, ToolDefinition, Usage } from "../domain/Message.js"
 import type * as LanguageModel from "./LanguageModel.js"
@@ -173,115 +180,381 @@ export const withResilience = (
         }
         yield* Effect.sleep(delay.value)
       }
-    }).pipe(Effect.withSpan("LanguageModel.chat", { attributes: spanAttributes(providerId, model, messages) }))
+    }).pipe(Effect.withSpan("LanguageModel.chat", {
+      attributes: spanAttributes(providerId, model, messages),
+      captureStackTrace: false
+    }))
   }
 
-  const stream: LanguageModel.Service["stream"] = (messages, tools, chatOptions) => {
+  const open: OpenPull = pullSources.get(inner) ??
+    ((messages, tools, chatOptions) => streamReads(inner.stream(messages, tools, chatOptions)))
+
+  const reads: OpenPull = (messages, tools, chatOptions) => {
     const model = chatOptions?.model ?? options.model
-    return Stream.unwrap(Effect.gen(function*() {
-      yield* logRequest("stream", providerId, model, messages, tools)
-      const span = yield* Effect.option(Effect.currentSpan)
-      const deadline = (yield* Clock.currentTimeMillis) + policy.requestMs
-      let delivered = false
-      const attemptFrom = (attempt: number): Stream.Stream<ChatChunk, LanguageModel.ModelError> => {
-        const once = Stream.unwrapScoped(Effect.as(
-          acquirePermit(deadline),
-          bounded(inner.stream(messages, tools, chatOptions), policy, deadline, timeoutError)
-        ))
-        const observed = limiter === undefined ? once : RateLimiter.observeStream(once, limiter)
-        return Stream.catchAll(observed, (error) =>
-          delivered
-            ? Stream.fail(error)
-            : Stream.unwrap(Effect.map(
-              retryDelay(attempt, error, deadline, attemptsFor(chatOptions)),
-              Option.match({
-                onNone: () => Stream.fail(error),
-                onSome: (delay) => Stream.unwrap(Effect.as(Effect.sleep(delay), attemptFrom(attempt + 1)))
-              })
-            )))
-      }
-      return Stream.mapChunks(attemptFrom(1), (chunks) => {
-        if (chunks.length > 0) delivered = true
-        if (Option.isSome(span)) for (const chunk of chunks) annotateChunk(span.value, chunk)
-        return chunks
+    return Effect.sync(() =>
+      resilientReads({
+        providerId,
+        policy,
+        limiter,
+        maxAttempts: attemptsFor(chatOptions),
+        open: () => open(messages, tools, chatOptions),
+        retryDelay,
+        timeoutError,
+        onStart: logRequest("stream", providerId, model, messages, tools),
+        span: { attributes: spanAttributes(providerId, model, messages), captureStackTrace: false }
       })
-    })).pipe(Stream.withSpan("LanguageModel.stream", { attributes: spanAttributes(providerId, model, messages) }))
+    )
   }
 
-  return { id: inner.id, name: inner.name, isAvailable: inner.isAvailable, chat, stream }
+  const stream: LanguageModel.Service["stream"] = (messages, tools, chatOptions) =>
+    Stream.fromChannel(Channel.unwrap(Effect.map(reads(messages, tools, chatOptions), readsChannel)))
+
+  return withPullSource({ id: inner.id, name: inner.name, isAvailable: inner.isAvailable, chat, stream }, reads)
 }
+
+/**
+ * One answer of a provider as reads: each read gives the next chunk, `undefined` at the end, or
+ * the failure; `close` releases what the answer holds (it is called once, whatever happened).
+ *
+ * @internal
+ */
+export interface Reads {
+  readonly next: Effect.Effect<Chunk.Chunk<ChatChunk> | undefined, LanguageModel.ModelError>
+  readonly close: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
+  /**
+   * Whether `next` completes now, without waiting for anything: such a read needs no timeout,
+   * and runs without a fiber of its own. (The read that drains a body after its last event
+   * nearly always is.)
+   */
+  readonly ready?: () => boolean
+}
+
+/**
+ * How `withResilience` opens one answer of a provider. By default it reads the provider's
+ * `stream`; a provider may register a cheaper way (`withPullSource`), and the policy then reads
+ * it directly, with no stream of the provider's in between.
+ *
+ * @internal
+ */
+export type OpenPull = (
+  messages: ReadonlyArray<Message>,
+  tools: ReadonlyArray<ToolDefinition> | undefined,
+  options: LanguageModel.ChatOptions | undefined
+) => Effect.Effect<Reads, LanguageModel.ModelError>
+
+const pullSources = new WeakMap<LanguageModel.Service, OpenPull>()
+
+/**
+ * Registers `open` as the way `withResilience` reads `service`'s answers. What `open` reads must
+ * be what `service.stream` streams, with the same failures.
+ *
+ * @internal
+ */
+export const withPullSource = (service: LanguageModel.Service, open: OpenPull): LanguageModel.Service => {
+  pullSources.set(service, open)
+  return service
+}
+
+/** Reads a provider's `stream` (a channel executor in a scope of its own). */
+const streamReads = (stream: Stream.Stream<ChatChunk, LanguageModel.ModelError>): Effect.Effect<Reads> =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.map(Scope.extend(Channel.toPull(Stream.toChannel(stream)), scope), (pull) => ({
+      next: Effect.map(pull, (read) => read._tag === "Right" ? read.right : undefined),
+      close: (exit) => Scope.close(scope, exit)
+    })))
 
 type TimeoutKind = "first" | "idle" | "request"
 
-/**
- * Bounds a stream's waits: the first pull by the first-chunk timeout, every later pull by the
- * idle timeout, and all of them by the request deadline. Racing every pull against a timer
- * cost more than the whole SSE decoding (measured: about 0.8 ms a pull), so one watchdog fiber
- * per stream sleeps until the current pull is due and interrupts it if it is still running;
- * a pull only forks itself (so it can be interrupted) and moves the due time forward.
- */
-const bounded = (
-  stream: Stream.Stream<ChatChunk, LanguageModel.ModelError>,
-  policy: Policy,
-  deadline: number,
-  timeoutError: (kind: TimeoutKind) => ProviderError
-): Stream.Stream<ChatChunk, LanguageModel.ModelError> =>
-  Stream.unwrapScoped(Effect.gen(function*() {
-    const pull = yield* Stream.toPull(stream)
-    const scope = yield* Effect.scope
-    type Pull = Fiber.RuntimeFiber<Chunk.Chunk<ChatChunk>, Option.Option<LanguageModel.ModelError>>
-    let started = false
-    let due = 0
-    let kind: TimeoutKind = "first"
-    let current: Pull | undefined
-    let fired: { readonly pull: Pull; readonly error: ProviderError } | undefined
-    // When the watchdog wakes next; Infinity when none is running.
-    let armedUntil = Infinity
-    let watchdog: Fiber.RuntimeFiber<void> | undefined
+type Next = Effect.Effect<Chunk.Chunk<ChatChunk> | undefined, LanguageModel.ModelError>
 
-    const watch: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      if (current === undefined || now >= due) {
-        armedUntil = Infinity
-        watchdog = undefined
-        if (current === undefined) return Effect.void
-        fired = { pull: current, error: timeoutError(kind) }
-        return Fiber.interrupt(current)
-      }
-      armedUntil = due
-      return Effect.zipRight(Effect.sleep(Duration.millis(due - now)), watch)
+// Effect's own clock: its sleeps are `setTimeout`s, so a timer can be one too.
+const liveClock = Object.getPrototypeOf(Clock.make())
+const maxTimerMs = 2 ** 31 - 1
+
+/**
+ * One resilient answer as reads (`stream` is these reads as a single channel stage). Each
+ * attempt takes a rate-limit permit (in a scope of its own, when there is a limiter) and opens
+ * the provider's reads; retries, timeouts, the span and its annotations, and the limiter's
+ * feedback all happen in plain effects between the caller and those reads. Every stream
+ * combinator is a channel stage with a cost per request (a few of them cost more than the HTTP
+ * exchange of a short answer), and this runs once per model call, so it is written out by hand.
+ *
+ * Waits are bounded per read: the first by the first-chunk timeout (sending the request
+ * included), every later one by the idle timeout, all of them by the request deadline. A read
+ * runs in a fiber of its own, so that it can be interrupted, and one timer per answer interrupts
+ * it when it is due: a `setTimeout` with Effect's own clock, else (a `TestClock`, say) a
+ * watchdog fiber sleeping on the clock in context. Racing every read against a sleep cost more
+ * than the whole SSE decoding (measured: about 0.8 ms a read). Time the caller spends between
+ * reads counts against nothing.
+ */
+const resilientReads = (options: {
+  readonly providerId: string
+  readonly policy: Policy
+  readonly limiter: RateLimiter.RateLimiter | undefined
+  readonly maxAttempts: number
+  readonly open: () => Effect.Effect<Reads, LanguageModel.ModelError>
+  readonly retryDelay: (
+    attempt: number,
+    error: LanguageModel.ModelError,
+    deadline: number,
+    maxAttempts: number
+  ) => Effect.Effect<Option.Option<Duration.Duration>>
+  readonly timeoutError: (kind: TimeoutKind) => ProviderError
+  readonly onStart: Effect.Effect<void>
+  /** The options of the request's span, `LanguageModel.stream`. */
+  readonly span: Tracer.SpanOptions
+}): Reads => {
+  const { limiter, policy, timeoutError } = options
+  type ReadFiber = Fiber.RuntimeFiber<Chunk.Chunk<ChatChunk> | undefined, LanguageModel.ModelError>
+  let attempt = 0
+  let deadline = 0
+  // A chunk reached the caller: no more retries, and later reads are bounded by the idle timeout.
+  let delivered = false
+  // The request's span (what `Stream.withSpan` would make, without a stream stage of its own),
+  // and the context that makes it the parent of everything the request runs.
+  let span: Tracer.Span | undefined
+  let context: Context.Context<never> | undefined
+  let clock: Clock.Clock | undefined
+  let live = false
+  // The current attempt: its permit's scope and its reads (opened by its first read).
+  let permit: Scope.CloseableScope | undefined
+  let reads: Reads | undefined
+  // The timer's view: the running read, when it is due and what its timeout is called.
+  let current: ReadFiber | undefined
+  let due = 0
+  let kind: TimeoutKind = "first"
+  let fired: { readonly read: ReadFiber; readonly error: ProviderError } | undefined
+  // When the timer fires next; Infinity when none is set.
+  let armedUntil = Infinity
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let watchdog: Fiber.RuntimeFiber<void> | undefined
+
+  // Whether the running read is due: if so it is interrupted and `fired` says why.
+  const expire = (now: number): boolean => {
+    if (current === undefined || now < due) return false
+    fired = { read: current, error: timeoutError(kind) }
+    return true
+  }
+
+  const onTimer = () => {
+    timer = undefined
+    armedUntil = Infinity
+    if (current === undefined) return
+    const now = clock!.unsafeCurrentTimeMillis()
+    if (expire(now)) fired!.read.unsafeInterruptAsFork(FiberId.none)
+    else setTimer(now)
+  }
+  const setTimer = (now: number) => {
+    if (timer !== undefined) clearTimeout(timer)
+    armedUntil = due
+    timer = setTimeout(onTimer, Math.min(due - now, maxTimerMs))
+  }
+
+  const watch: Effect.Effect<void> = Effect.suspend(() => {
+    const now = clock!.unsafeCurrentTimeMillis()
+    if (current === undefined || now >= due) {
+      armedUntil = Infinity
+      watchdog = undefined
+      return expire(now) ? Fiber.interrupt(fired!.read) : Effect.void
+    }
+    armedUntil = due
+    return Effect.zipRight(clock!.sleep(Duration.millis(due - now)), watch)
+  })
+  const rearm = Effect.suspend(() => {
+    const previous = watchdog
+    armedUntil = due
+    return Effect.flatMap(Effect.forkDaemon(watch), (fiber) => {
+      watchdog = fiber
+      return previous === undefined ? Effect.void : Fiber.interruptFork(previous)
     })
-    const rearm = Effect.suspend(() => {
-      const previous = watchdog
-      armedUntil = due
-      return Effect.flatMap(Effect.forkIn(watch, scope), (fiber) => {
-        watchdog = fiber
-        return previous === undefined ? Effect.void : Fiber.interruptFork(previous)
+  })
+
+  // Runs one read in a fiber of its own, bounded as described above.
+  const timed = (read: Next): Next =>
+    Effect.suspend(() => {
+      const now = clock!.unsafeCurrentTimeMillis()
+      const phaseMs = delivered ? policy.idleMs : policy.firstChunkMs
+      const remaining = Math.max(0, deadline - now)
+      kind = remaining < phaseMs ? "request" : delivered ? "idle" : "first"
+      due = now + Math.min(phaseMs, remaining)
+      return Effect.flatMap(Effect.fork(read), (fiber) => {
+        current = fiber
+        const settled = Effect.flatMap(Fiber.await(fiber), (exit): Next => {
+          current = undefined
+          const timedOut = fired !== undefined && fired.read === fiber ? fired.error : undefined
+          fired = undefined
+          return Exit.isSuccess(exit) || timedOut === undefined ? exit : Effect.fail(timedOut)
+        })
+        if (due >= armedUntil) return settled
+        if (!live) return Effect.zipRight(rearm, settled)
+        setTimer(now)
+        return settled
       })
     })
-    const next = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const phaseMs = started ? policy.idleMs : policy.firstChunkMs
-      const remaining = Math.max(0, deadline - now)
-      kind = remaining < phaseMs ? "request" : started ? "idle" : "first"
-      due = now + Math.min(phaseMs, remaining)
-      return Effect.flatMap(Effect.fork(pull), (fiber) => {
-        current = fiber
+
+  // The attempt's first read also opens it.
+  const openAndRead: Next = Effect.flatMap(Effect.suspend(options.open), (opened) => {
+    reads = opened
+    return opened.next
+  })
+
+  const takePermit: Effect.Effect<void, LanguageModel.ModelError> = Effect.suspend(() => {
+    if (limiter === undefined) return Effect.void
+    return Effect.flatMap(Scope.make(), (scope) => {
+      permit = scope
+      const remaining = Math.max(0, deadline - clock!.unsafeCurrentTimeMillis())
+      return Scope.extend(limiter.acquire(options.providerId, Duration.millis(remaining)), scope)
+    })
+  })
+
+  const closeAttempt = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const opened = reads
+      const scope = permit
+      reads = undefined
+      permit = undefined
+      const closing = opened === undefined ? Effect.void : opened.close(exit)
+      return scope === undefined ? closing : Effect.zipRight(closing, Scope.close(scope, exit))
+    })
+
+  const failed = (error: LanguageModel.ModelError): Next => {
+    const observed = limiter !== undefined && error._tag === "ProviderError" ? limiter.observeError(error) : Effect.void
+    if (delivered) return Effect.zipRight(observed, Effect.fail(error))
+    return Effect.zipRight(
+      observed,
+      Effect.flatMap(options.retryDelay(attempt, error, deadline, options.maxAttempts), (delay) => {
+        if (Option.isNone(delay)) return Effect.fail(error)
         return Effect.zipRight(
-          due < armedUntil ? rearm : Effect.void,
-          Effect.flatMap(Fiber.await(fiber), (exit) => {
-            current = undefined
-            const timedOut = fired !== undefined && fired.pull === fiber ? fired.error : undefined
-            fired = undefined
-            if (Exit.isSuccess(exit)) {
-              if (exit.value.length > 0) started = true
-              return Effect.succeed(exit.value)
-            }
-            return timedOut !== undefined ? Effect.fail(Option.some<LanguageModel.ModelError>(timedOut)) : Effect.failCause(exit.cause)
-          })
+          closeAttempt(Exit.fail(error)),
+          Effect.zipRight(
+            Effect.sleep(delay.value),
+            Effect.suspend(() => {
+              attempt++
+              return begin
+            })
+          )
         )
       })
+    )
+  }
+
+  const delivering = (chunk: Chunk.Chunk<ChatChunk> | undefined): Next => {
+    if (chunk === undefined) return Effect.succeed(undefined)
+    if (chunk.length === 0) return next
+    delivered = true
+    let metadata: Record<string, string> | undefined
+    for (const item of chunk) {
+      if (span !== undefined) annotateChunk(span, item)
+      if (item._tag === "finish" && item.metadata !== undefined) metadata = item.metadata
+    }
+    return limiter === undefined || metadata === undefined
+      ? Effect.succeed(chunk)
+      : Effect.as(limiter.observeMetadata(metadata), chunk)
+  }
+
+  // The next chunk for the caller; `undefined` at the end of the answer.
+  const next: Next = Effect.suspend(() =>
+    Effect.matchEffect(
+      reads === undefined ? timed(openAndRead) : reads.ready?.() === true ? reads.next : timed(reads.next),
+      { onFailure: failed, onSuccess: delivering }
+    )
+  )
+
+  // Starts an attempt: a permit first, when there is a limiter, then the first read.
+  const begin: Next = Effect.matchEffect(takePermit, { onFailure: failed, onSuccess: () => next })
+
+  const start = Effect.flatMap(
+    Effect.makeSpan("LanguageModel.stream", options.span),
+    (made) =>
+      Effect.withFiberRuntime<Chunk.Chunk<ChatChunk> | undefined, LanguageModel.ModelError>((fiber) => {
+        span = made
+        context = Context.add(fiber.currentContext, Tracer.ParentSpan, made)
+        clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        live = Object.getPrototypeOf(clock) === liveClock
+        attempt = 1
+        deadline = clock.unsafeCurrentTimeMillis() + policy.requestMs
+        return Effect.mapInputContext(Effect.zipRight(options.onStart, begin), (_: Context.Context<never>) => context!)
+      })
+  )
+
+  const endSpan = (exit: Exit.Exit<unknown, unknown>) =>
+    Effect.withFiberRuntime<void>((fiber) => {
+      if (span !== undefined && span.status._tag !== "Ended") {
+        span.end(fiber.getFiberRef(FiberRef.currentTracerTimingEnabled) ? clock!.unsafeCurrentTimeNanos() : 0n, exit)
+      }
+      return Effect.void
     })
-    return Stream.repeatEffectChunkOption(next)
-  }))
+
+  const close = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const running = current
+      const sleeping = watchdog
+      current = undefined
+      watchdog = undefined
+      if (timer !== undefined) clearTimeout(timer)
+      timer = undefined
+      return Effect.zipRight(
+        running === undefined ? Effect.void : Fiber.interrupt(running),
+        Effect.zipRight(
+          closeAttempt(exit),
+          Effect.zipRight(sleeping === undefined ? Effect.void : Fiber.interrupt(sleeping), endSpan(exit))
+        )
+      )
+    })
+
+  const nextInSpan = Effect.mapInputContext(next, (_: Context.Context<never>) => context!)
+  let started = false
+  return {
+    next: Effect.suspend(() => {
+      if (started) return nextInSpan
+      started = true
+      return start
+    }),
+    close
+  }
+}
+
+/** Reads as a channel: each chunk is written out until the end; `close` runs however it ends. */
+const readsChannel = (
+  reads: Reads
+): Channel.Channel<Chunk.Chunk<ChatChunk>, unknown, LanguageModel.ModelError, unknown, void, unknown> => {
+  const loop: Channel.Channel<Chunk.Chunk<ChatChunk>, unknown, LanguageModel.ModelError, unknown, void, unknown> = Channel
+    .flatMap(
+      Channel.fromEffect(reads.next),
+      (chunk) => chunk === undefined ? Channel.void : chunk.length === 0 ? loop : Channel.zipRight(Channel.write(chunk), loop)
+    )
+  return Channel.ensuringWith(loop, reads.close)
+}
+
+/**
+ * Runs `f` on every chunk of one answer of `service`, in order, and completes when the answer
+ * does: `Stream.runForEachChunk(service.stream(messages, tools, options), f)`, for less. A
+ * provider that offers reads (every one `withResilience` or `OpenAiCompatible` makes) is read
+ * directly, without running a stream at all: running one is a channel executor with stages of
+ * its own, which for a short answer costs more than the rest of the call. Any other provider is
+ * read through its stream.
+ *
+ * @since 0.1.0
+ */
+export const runForEachChunk = <E, R>(
+  service: LanguageModel.Service,
+  messages: ReadonlyArray<Message>,
+  tools: ReadonlyArray<ToolDefinition> | undefined,
+  options: LanguageModel.ChatOptions | undefined,
+  f: (chunk: Chunk.Chunk<ChatChunk>) => Effect.Effect<unknown, E, R>
+): Effect.Effect<void, LanguageModel.ModelError | E, R> => {
+  const open = pullSources.get(service)
+  if (open === undefined) return Stream.runForEachChunk(service.stream(messages, tools, options), f)
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(restore(open(messages, tools, options)), (reads) => {
+      const loop: Effect.Effect<void, LanguageModel.ModelError | E, R> = Effect.flatMap(
+        reads.next,
+        (chunk) => chunk === undefined ? Effect.void : chunk.length === 0 ? loop : Effect.zipRight(f(chunk), loop)
+      )
+      return Effect.onExit(restore(loop), reads.close)
+    })
+  )
+}
 
 const spanAttributes = (providerId: string, model: string | undefined, messages: ReadonlyArray<Message>) => ({
   "gen_ai.provider.name": providerId,
@@ -322,6 +595,8 @@ const annotateResponse = (response: LLMResponse, attempts: number) =>
       annotateUsage(span.value, response.usage)
     }))
 
+// Logging with annotations costs even when the level is off (the annotations are set on the
+// fiber before the logger looks at the level), so the level is checked first.
 const logRequest = (
   operation: "chat" | "stream",
   providerId: string,
@@ -329,13 +604,16 @@ const logRequest = (
   messages: ReadonlyArray<Message>,
   tools: ReadonlyArray<ToolDefinition> | undefined
 ) =>
-  Effect.logDebug(`model ${operation} request`).pipe(
-    Effect.annotateLogs({
-      provider: providerId,
-      model: model ?? "default",
-      messageCount: messages.length,
-      toolCount: tools?.length ?? 0
-    })
-  )
+  Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (minimum) =>
+    LogLevel.greaterThan(minimum, LogLevel.Debug)
+      ? Effect.void
+      : Effect.logDebug(`model ${operation} request`).pipe(
+        Effect.annotateLogs({
+          provider: providerId,
+          model: model ?? "default",
+          messageCount: messages.length,
+          toolCount: tools?.length ?? 0
+        })
+      ))
 
 const fmt = (ms: number): string => Duration.format(Duration.millis(ms))

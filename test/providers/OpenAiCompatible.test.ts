@@ -1,4 +1,6 @@
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -14,12 +16,16 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
+import { Readable } from "node:stream"
 import type { ProviderError } from "../../src/domain/Errors.js"
 import * as Message from "../../src/domain/Message.js"
 import type { ChatChunk } from "../../src/domain/Message.js"
 import * as LanguageModel from "../../src/providers/LanguageModel.js"
+import { nodeBody } from "../../src/providers/internal/openaiBody.js"
 import { SseEvents } from "../../src/providers/internal/sseEvents.js"
 import * as OpenAiCompatible from "../../src/providers/OpenAiCompatible.js"
+import * as Resilience from "../../src/providers/Resilience.js"
 import * as SecretsManager from "../../src/secrets/SecretsManager.js"
 import * as OpenAiServer from "../peers/OpenAiServer.js"
 
@@ -542,6 +548,245 @@ describe("OpenAiCompatible", () => {
       expect(error.reason).toBe("InvalidRequest")
       expect(error.message).toContain("localhost:4000")
       expect(yield* model.isAvailable).toBe(false)
+    })))
+
+  describe("the direct read paths", () => {
+    const events = OpenAiServer.toolCallChunks([
+      { id: "call_1", name: "get_weather", arguments: "", fragments: ["{\"city\":", "\"Paris\"}"] }
+    ], { usage: OpenAiServer.usage(7, 2) })
+    const expected: Array<ChatChunk> = [
+      { _tag: "tool-call-start", index: 0, id: "call_1", name: "get_weather" },
+      { _tag: "tool-call-delta", index: 0, argumentsDelta: "{\"city\":" },
+      { _tag: "tool-call-delta", index: 0, argumentsDelta: "\"Paris\"}" },
+      { _tag: "tool-call-end", index: 0, toolCall: { id: "call_1", name: "get_weather", arguments: { city: "Paris" } } },
+      { _tag: "usage", usage: { inputTokens: 7, outputTokens: 2, totalTokens: 9 } },
+      { _tag: "finish", finishReason: "tool_calls", model: "test-model" }
+    ]
+    const sseText = events.map((event) => event.kind === "data" ? `data: ${event.data}\n\n` : "").join("") +
+      "data: [DONE]\n\n"
+    const viaForEach = (model: LanguageModel.Service) =>
+      Effect.suspend(() => {
+        const seen: Array<ChatChunk> = []
+        return Effect.as(
+          Resilience.runForEachChunk(model, [Message.user("x")], [weather], undefined, (chunk) =>
+            Effect.sync(() => seen.push(...chunk))),
+          seen
+        )
+      })
+    // Every way of reading an answer: the raw provider's and the policy's, each as a stream and
+    // as reads without a stream.
+    const everyWay = (server: OpenAiServer.OpenAiServer) =>
+      Effect.gen(function*() {
+        const raw = yield* OpenAiCompatible.makeRaw({ id: "test", model: "test-model", baseUrl: server.url })
+        const full = yield* provider(server)
+        return [
+          yield* collectChunks(raw.stream([Message.user("x")], [weather])),
+          yield* viaForEach(raw),
+          yield* collectChunks(full.stream([Message.user("x")], [weather])),
+          yield* viaForEach(full)
+        ]
+      })
+
+    it.effect("with undici, a streamed body is read from its Readable", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({ script: [OpenAiServer.sse(events)] })
+        const client = yield* HttpClient.HttpClient
+        const response = yield* client.execute(HttpClientRequest.post(`${server.url}/v1/chat/completions`))
+        const readable = nodeBody(response)
+        expect(readable).toBeInstanceOf(Readable)
+        readable!.destroy()
+      })))
+
+    it.effect("an answer reads the same every way, over undici and over another client", () =>
+      Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({ script: () => OpenAiServer.sse(events) })
+        const undici = yield* everyWay(server).pipe(Effect.provide(NodeHttpClient.layerUndici))
+        const fetched = yield* everyWay(server).pipe(Effect.provide(FetchHttpClient.layer))
+        expect([...undici, ...fetched]).toEqual(Array(8).fill(expected))
+      }).pipe(Effect.scoped))
+
+    it.effect("a body cut into pieces of a few bytes, lines split across reads, reads the same every way", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({
+          script: () => ({
+            kind: "raw",
+            status: 200,
+            body: sseText,
+            headers: { "content-type": "text/event-stream" },
+            chunkSize: 7
+          })
+        })
+        expect(yield* everyWay(server)).toEqual(Array(4).fill(expected))
+      })))
+
+    it.live("interrupting runForEachChunk closes the socket on the server", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({
+          script: [OpenAiServer.sse(OpenAiServer.textChunks(["a", "b", "c"]), { stallAfter: 2 })]
+        })
+        const model = yield* provider(server)
+        const first = yield* Deferred.make<void>()
+        const fiber = yield* Effect.fork(
+          Resilience.runForEachChunk(model, [Message.user("x")], undefined, undefined, () => Deferred.succeed(first, undefined))
+        )
+        yield* Deferred.await(first)
+        yield* Fiber.interrupt(fiber)
+        const request = server.completions[0]!
+        yield* Effect.promise(() => request.closed).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "socket still open" })
+        )
+        expect(request.abortedByClient()).toBe(true)
+      })))
+
+    it.live("with the live clock, a stall fails with the idle timeout and closes the socket", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({
+          script: [OpenAiServer.sse(OpenAiServer.textChunks(["a", "b", "c"]), { stallAfter: 2 })]
+        })
+        const model = yield* provider(server, { resilience: { idleTimeout: "100 millis" } })
+        const seen: Array<ChatChunk> = []
+        const error = yield* failureOf(
+          Resilience.runForEachChunk(model, [Message.user("x")], undefined, undefined, (chunk) => Effect.sync(() => seen.push(...chunk)))
+        )
+        expect([error.reason, seen]).toEqual(["Timeout", [{ _tag: "text-delta", delta: "a" }]])
+        expect(error.message).toContain("idle timeout")
+        yield* Effect.promise(() => server.completions[0]!.closed).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "socket still open" })
+        )
+      })))
+
+    it.live("after [DONE], a body that does not end is waited for no longer than the idle timeout", () =>
+      run(Effect.gen(function*() {
+        const events = [...OpenAiServer.textChunks(["all"]), OpenAiServer.raw("data: [DONE]\n\n: trailing\n\n")]
+        const server = yield* OpenAiServer.start({
+          script: () => OpenAiServer.sse(events, { done: false, stallAfter: events.length })
+        })
+        const model = yield* provider(server, { resilience: { idleTimeout: "100 millis" } })
+        for (const read of [viaForEach(model), collectChunks(model.stream([Message.user("x")], [weather]))]) {
+          const error = yield* failureOf(read)
+          expect(error.message).toContain("idle timeout")
+        }
+        expect(server.completions).toHaveLength(2)
+      })))
+
+    it.live("after [DONE], more of the body already at hand while it has not ended does not block the next read", () =>
+      run(Effect.gen(function*() {
+        const events = [
+          ...OpenAiServer.textChunks(["all"]),
+          OpenAiServer.raw("data: [DONE]\n\n"),
+          OpenAiServer.raw(": trailing\n\n")
+        ]
+        const server = yield* OpenAiServer.start({
+          script: [OpenAiServer.sse(events, { done: false, eventDelayMs: 20, stallAfter: events.length })]
+        })
+        const model = yield* provider(server, { resilience: { idleTimeout: "300 millis" } })
+        // A slow consumer: the trailing comment arrives while the finish chunk is being handled.
+        const error = yield* failureOf(
+          Resilience.runForEachChunk(model, [Message.user("x")], undefined, undefined, (chunk) =>
+            Chunk.some(chunk, (item) => item._tag === "finish") ? Effect.sleep("150 millis") : Effect.void)
+        )
+        expect(error.message).toContain("idle timeout")
+      })))
+
+    it.live("part of an event already at hand, the rest of which never comes, is waited for no longer than the idle timeout", () =>
+      run(Effect.gen(function*() {
+        const events = [...OpenAiServer.textChunks(["a"], { finishReason: null }), OpenAiServer.raw("data: {\"choi")]
+        const server = yield* OpenAiServer.start({
+          script: [OpenAiServer.sse(events, { done: false, eventDelayMs: 20, stallAfter: events.length })]
+        })
+        const model = yield* provider(server, { resilience: { idleTimeout: "300 millis" } })
+        const error = yield* failureOf(
+          Resilience.runForEachChunk(model, [Message.user("x")], undefined, undefined, () => Effect.sleep("150 millis"))
+        )
+        expect(error.message).toContain("idle timeout")
+      })))
+
+    it.live("with the live clock, no headers before the first-chunk timeout is a Timeout, retried", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({
+          script: (request) => request.index === 0 ? OpenAiServer.hang : OpenAiServer.sse(OpenAiServer.textChunks(["late"]))
+        })
+        const model = yield* provider(server, {
+          resilience: { firstChunkTimeout: "150 millis", baseDelay: "1 millis", maxAttempts: 5 }
+        })
+        const response = yield* LanguageModel.collect(model.stream([Message.user("x")]))
+        expect(response.content).toBe("late")
+        expect(server.completions.length).toBeGreaterThanOrEqual(2)
+        yield* Effect.promise(() => server.completions[0]!.closed).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "socket still open" })
+        )
+      })))
+
+    it.effect("answers read directly leave their connection open for the next request", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({ script: () => OpenAiServer.sse(events) })
+        const model = yield* provider(server)
+        for (let i = 0; i < 3; i++) yield* viaForEach(model)
+        yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 20)))
+        yield* viaForEach(model)
+        expect(server.completions.every((request) => !request.abortedByClient())).toBe(true)
+        expect(new Set(server.completions.map((request) => request.remotePort)).size).toBeLessThan(4)
+      })))
+  })
+
+  describe("tracing", () => {
+    it.effect("with Effect's built-in tracer the request carries no trace headers", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({ script: [OpenAiServer.sse(OpenAiServer.textChunks(["hi"]))] })
+        const model = yield* provider(server)
+        yield* LanguageModel.collect(model.stream([Message.user("x")]))
+        expect(server.completions[0]!.headers.traceparent).toBeUndefined()
+      })))
+
+    it.effect("with a tracer provided, the HTTP request is a span under LanguageModel.stream and carries its trace", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({ script: [OpenAiServer.sse(OpenAiServer.textChunks(["hi"]))] })
+        const builtIn = yield* Effect.tracer
+        const spans: Array<Tracer.Span> = []
+        const recording = Tracer.make({
+          span: (...args) => {
+            const span = builtIn.span(...args)
+            spans.push(span)
+            return span
+          },
+          context: builtIn.context
+        })
+        const model = yield* provider(server)
+        yield* LanguageModel.collect(model.stream([Message.user("x")])).pipe(Effect.withTracer(recording))
+        const stream = spans.find((span) => span.name === "LanguageModel.stream")!
+        const http = spans.find((span) => span.attributes.get("http.request.method") === "POST")!
+        expect(Option.map(http.parent, (parent) => parent.spanId)).toEqual(Option.some(stream.spanId))
+        expect(server.completions[0]!.headers.traceparent).toContain(http.traceId)
+      })))
+  })
+
+  it.effect("a key in the environment is read per request", () =>
+    run(Effect.gen(function*() {
+      const server = yield* OpenAiServer.start({ script: () => OpenAiServer.json(OpenAiServer.textCompletion("ok")) })
+      const model = yield* OpenAiCompatible.make({ id: "envtest", model: "m", baseUrl: server.url })
+      const ask = model.chat([Message.user("x")])
+      yield* Effect.acquireUseRelease(
+        Effect.sync(() => {
+          process.env.ENVTEST_API_KEY = "sk-env-first"
+        }),
+        () =>
+          Effect.gen(function*() {
+            yield* ask
+            process.env.ENVTEST_API_KEY = "sk-env-second"
+            yield* ask
+            delete process.env.ENVTEST_API_KEY
+            yield* ask
+          }),
+        () =>
+          Effect.sync(() => {
+            delete process.env.ENVTEST_API_KEY
+          })
+      )
+      expect(server.completions.map((request) => request.headers.authorization)).toEqual([
+        "Bearer sk-env-first",
+        "Bearer sk-env-second",
+        undefined
+      ])
     })))
 
   describe("SSE splitting (the streaming fast path)", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
@@ -16,7 +17,7 @@ import * as Message from "../../src/domain/Message.js"
 import type { ChatChunk } from "../../src/domain/Message.js"
 import * as LanguageModel from "../../src/providers/LanguageModel.js"
 import * as RateLimiter from "../../src/providers/RateLimiter.js"
-import { withResilience } from "../../src/providers/Resilience.js"
+import { runForEachChunk, withResilience } from "../../src/providers/Resilience.js"
 
 type Attempt = () => Stream.Stream<ChatChunk, ProviderError>
 
@@ -265,6 +266,100 @@ describe("Resilience", () => {
       expect(everything).not.toContain("secret")
     }))
 
+  describe("runForEachChunk", () => {
+    const each = (service: LanguageModel.Service, options?: LanguageModel.ChatOptions) =>
+      Effect.suspend(() => {
+        const seen: Array<ChatChunk> = []
+        return Effect.as(
+          runForEachChunk(service, [Message.user("x")], undefined, options, (chunk) => Effect.sync(() => seen.push(...chunk))),
+          seen
+        )
+      })
+
+    it.effect("reads a resilient provider directly, with the stream's chunks, retries and span", () =>
+      Effect.gen(function*() {
+        let span: Tracer.AnySpan | undefined
+        const model = scripted(
+          fails(failure("ServerError", true)),
+          () =>
+            Stream.unwrap(Effect.map(Effect.orDie(Effect.currentSpan), (current) => {
+              span = current
+              return Stream.make(text("ok"), finish)
+            }))
+        )
+        const fiber = yield* Effect.fork(each(withResilience(model.service, { model: "m-2" })))
+        yield* TestClock.adjust("1 second")
+        expect(yield* Fiber.join(fiber)).toEqual([text("ok"), finish])
+        expect(model.calls()).toBe(2)
+        expect(span?._tag === "Span" && span.name).toBe("LanguageModel.stream")
+        expect(span?._tag === "Span" && Object.fromEntries(span.attributes)).toMatchObject({
+          "gen_ai.provider.name": "scripted",
+          "gen_ai.request.model": "m-2",
+          "gen_ai.response.finish_reason": "stop"
+        })
+      }))
+
+    it.effect("reads any other provider through its stream", () =>
+      Effect.gen(function*() {
+        const model = scripted(answer)
+        expect(yield* each(model.service)).toEqual([text("ok"), finish])
+        const error = yield* errorOf(each(scripted(fails(failure("Unauthorized", false))).service))
+        expect(error.reason).toBe("Unauthorized")
+      }))
+
+    it.effect("interrupting it releases the provider's answer", () =>
+      Effect.gen(function*() {
+        let released = false
+        const model = scripted(() =>
+          Stream.concat(Stream.make(text("a")), Stream.never).pipe(Stream.ensuring(Effect.sync(() => {
+            released = true
+          })))
+        )
+        const first = yield* Deferred.make<void>()
+        const fiber = yield* Effect.fork(
+          runForEachChunk(withResilience(model.service), [Message.user("x")], undefined, undefined, () => Deferred.succeed(first, undefined))
+        )
+        yield* Deferred.await(first)
+        yield* Fiber.interrupt(fiber)
+        expect(released).toBe(true)
+      }))
+  })
+
+  describe("with the live clock", () => {
+    it.live("no first chunk within firstChunkTimeout is a Timeout", () =>
+      Effect.gen(function*() {
+        const model = scripted(() => Stream.never)
+        const resilient = withResilience(model.service, { maxAttempts: 1, firstChunkTimeout: "50 millis" })
+        const error = yield* errorOf(Stream.runDrain(resilient.stream([Message.user("x")])))
+        expect([error.reason, error.retryable]).toEqual(["Timeout", true])
+        expect(error.message).toContain("first-chunk timeout")
+      }))
+
+    it.live("a pause between chunks longer than idleTimeout is a Timeout, and is not retried", () =>
+      Effect.gen(function*() {
+        const model = scripted(() => Stream.concat(Stream.make(text("a")), Stream.never))
+        const resilient = withResilience(model.service, { idleTimeout: "50 millis" })
+        const error = yield* errorOf(runForEachChunk(resilient, [Message.user("x")], undefined, undefined, () => Effect.void))
+        expect(error.message).toContain("idle timeout")
+        expect(model.calls()).toBe(1)
+      }))
+
+    it.live("a slow consumer does not trip the timeouts, and a stream that keeps trickling is cut at the request timeout", () =>
+      Effect.gen(function*() {
+        const slow = scripted(() => Stream.make(text("a"), text("b"), finish).pipe(Stream.rechunk(1)))
+        const resilient = withResilience(slow.service, { firstChunkTimeout: "100 millis", idleTimeout: "100 millis" })
+        const chunks = yield* Stream.runCollect(
+          resilient.stream([Message.user("x")]).pipe(Stream.rechunk(1), Stream.tap(() => Effect.sleep("200 millis")))
+        )
+        expect(Chunk.toArray(chunks)).toEqual([text("a"), text("b"), finish])
+
+        const trickle = scripted(() => Stream.repeatValue(text(".")).pipe(Stream.schedule(Schedule.spaced("20 millis"))))
+        const cut = withResilience(trickle.service, { requestTimeout: "150 millis" })
+        const error = yield* errorOf(Stream.runDrain(cut.stream([Message.user("x")])))
+        expect([error.reason, error.retryable]).toEqual(["Timeout", false])
+      }))
+  })
+
   it.effect("time spent queueing in a rate limiter does not count against the first-chunk timeout", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ requestsPerMinute: 1 })
@@ -277,6 +372,41 @@ describe("Resilience", () => {
       yield* TestClock.adjust("1 second")
       expect((yield* Fiber.join(fiber)).content).toBe("ok")
       expect(model.calls()).toBe(2)
+    }))
+
+  it.effect("a stream holds its permit until it ends, and its finish metadata reaches the limiter", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ maxConcurrent: 1 })
+      const hold = yield* Deferred.make<void>()
+      const quota: ChatChunk = {
+        _tag: "finish",
+        finishReason: "stop",
+        metadata: { "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "10s" }
+      }
+      const model = scripted(
+        () => Stream.concat(Stream.make(text("a")), Stream.fromEffect(Effect.as(Deferred.await(hold), finish))),
+        () => Stream.make(text("b"), quota),
+        answer
+      )
+      const resilient = withResilience(model.service, { rateLimiter: limiter })
+      const first = yield* Effect.fork(Stream.runCollect(resilient.stream([Message.user("x")])))
+      yield* settle
+      const second = yield* Effect.fork(
+        runForEachChunk(resilient, [Message.user("x")], undefined, undefined, () => Effect.void)
+      )
+      yield* settle
+      expect([model.calls(), (yield* limiter.snapshot).queued]).toEqual([1, 1])
+      yield* Deferred.succeed(hold, undefined)
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      expect(model.calls()).toBe(2)
+      const third = yield* Effect.fork(Stream.runDrain(resilient.stream([Message.user("x")])))
+      yield* TestClock.adjust("9 seconds")
+      expect(model.calls()).toBe(2)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(third)
+      expect(model.calls()).toBe(3)
+      expect(yield* limiter.snapshot).toMatchObject({ inFlight: 0, queued: 0 })
     }))
 
   it.effect("each retry takes its own rate-limit permit", () =>

@@ -3,8 +3,10 @@
  * `ChatChunk`s. This is the hot path of streaming, so it avoids Schema decoding per event: each
  * event is `JSON.parse`d once and read with light checks.
  */
+import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
 import type { ProviderError } from "../../domain/Errors.js"
 import type { ChatChunk, FinishReason, Usage } from "../../domain/Message.js"
 import { fromInBand, invalidResponse, truncated } from "./openaiErrors.js"
@@ -172,18 +174,21 @@ class StreamDecoder {
 
 /**
  * A channel from response body bytes to chat chunks. It fails on malformed or in-band errors,
- * and with `Truncated` when the body ends before `[DONE]` and without a finish reason. After
- * `[DONE]` the final chunks go out at once and the rest of the body is read and ignored up to
- * its end (as the official OpenAI client does), so the connection can be reused instead of
- * being torn down mid-response; a failure after `[DONE]` no longer matters.
+ * and with `Truncated` when the body ends before `[DONE]` and without a finish reason; a failure
+ * of the body itself is turned into a `ProviderError` by `onBodyError` (here rather than in a
+ * `Stream.mapError` stage of its own: every stage costs per request). After `[DONE]` the final
+ * chunks go out at once and the rest of the body is read and ignored up to its end (as the
+ * official OpenAI client does), so the connection can be reused instead of being torn down
+ * mid-response; a failure after `[DONE]` no longer matters.
  */
 export const decodeChannel = <E>(
   providerId: string,
   metadata: Record<string, string> | undefined,
-  secret: string | undefined
-): Channel.Channel<Chunk.Chunk<ChatChunk>, Chunk.Chunk<Uint8Array>, ProviderError | E, E, void, unknown> =>
+  secret: string | undefined,
+  onBodyError: (error: E) => ProviderError
+): Channel.Channel<Chunk.Chunk<ChatChunk>, Chunk.Chunk<Uint8Array>, ProviderError, E, void, unknown> =>
   Channel.suspend(() => {
-    type Decoding = Channel.Channel<Chunk.Chunk<ChatChunk>, Chunk.Chunk<Uint8Array>, ProviderError | E, E, void, unknown>
+    type Decoding = Channel.Channel<Chunk.Chunk<ChatChunk>, Chunk.Chunk<Uint8Array>, ProviderError, E, void, unknown>
     const decoder = new StreamDecoder(providerId, metadata, secret)
     const emit = (result: ProviderError | Array<ChatChunk>, then: Decoding): Decoding => {
       if (!Array.isArray(result)) return Channel.fail(result)
@@ -197,8 +202,110 @@ export const decodeChannel = <E>(
     })
     const loop: Decoding = Channel.readWithCause({
       onInput: (input: Chunk.Chunk<Uint8Array>) => emit(decoder.feed(input), decoder.done ? drain : loop),
-      onFailure: (cause) => Channel.failCause(cause),
+      onFailure: (cause) => Channel.failCause(Cause.map(cause, onBodyError)),
       onDone: () => emit(decoder.end(), Channel.void)
     })
     return loop
   })
+
+/** A read of a body or an answer: the next chunk, `undefined` at the end, or the failure. */
+export type Next<A, E> = Effect.Effect<Chunk.Chunk<A> | undefined, E>
+
+/**
+ * The same decoding as `decodeChannel`, as reads over reads of body bytes: what `Resilience`
+ * reads when the provider offers it, and what `makeRaw` streams when the body is read directly,
+ * with no stream stage between the body and the caller. A read that decodes nothing (a partial
+ * line) reads on while the body has more at hand, else gives an empty chunk (so that a read the
+ * caller knew to be `ready` never waits).
+ */
+export const decodeNext = <E>(
+  body: Next<Uint8Array, E>,
+  providerId: string,
+  metadata: Record<string, string> | undefined,
+  secret: string | undefined,
+  onBodyError: (error: E) => ProviderError,
+  bodyReady: () => boolean = never
+): Decoded => new DecodingReader(body, new StreamDecoder(providerId, metadata, secret), onBodyError, bodyReady)
+
+/** Decoded reads, and whether the next one completes without waiting. */
+export interface Decoded {
+  readonly next: Next<ChatChunk, ProviderError>
+  readonly ready: () => boolean
+}
+
+const never = () => false
+
+const end = Effect.succeed(undefined)
+const empty = Effect.succeed(Chunk.empty<ChatChunk>())
+
+class DecodingReader<E> implements Decoded {
+  private ended = false
+  private readonly bodyReady: () => boolean
+  private readonly decoder: StreamDecoder
+  private readonly onBodyError: (error: E) => ProviderError
+  private readonly decoding: Next<ChatChunk, ProviderError>
+  private readonly draining: Next<ChatChunk, ProviderError>
+  readonly next: Next<ChatChunk, ProviderError>
+
+  constructor(
+    body: Next<Uint8Array, E>,
+    decoder: StreamDecoder,
+    onBodyError: (error: E) => ProviderError,
+    bodyReady: () => boolean
+  ) {
+    this.bodyReady = bodyReady
+    this.decoder = decoder
+    this.onBodyError = onBodyError
+    this.decoding = Effect.matchEffect(body, {
+      onFailure: (error) => {
+        this.ended = true
+        return Effect.fail(this.onBodyError(error))
+      },
+      onSuccess: (bytes) => {
+        if (bytes !== undefined) return this.emit(this.decoder.feed(bytes))
+        this.ended = true
+        return this.emit(this.decoder.end())
+      }
+    })
+    // After `[DONE]`: read the rest of the body and ignore it, failures included (reading on
+    // only while that does not wait, as below).
+    this.draining = Effect.matchEffect(body, {
+      onFailure: () => this.stop(),
+      onSuccess: (bytes) => bytes === undefined ? this.stop() : this.bodyReady() ? this.draining : empty
+    })
+    this.next = Effect.suspend(() => this.ended ? end : this.decoder.done ? this.draining : this.decoding)
+  }
+
+  readonly ready = (): boolean => this.ended || this.bodyReady()
+
+  private stop(): Next<ChatChunk, ProviderError> {
+    this.ended = true
+    return end
+  }
+
+  private emit(result: ProviderError | Array<ChatChunk>): Next<ChatChunk, ProviderError> {
+    if (!Array.isArray(result)) {
+      this.ended = true
+      return Effect.fail(result)
+    }
+    if (result.length > 0) return Effect.succeed(Chunk.unsafeFromArray(result))
+    if (this.ended) return end
+    // Nothing decoded yet (a partial line): read on, unless that would wait, which a read that
+    // was `ready` must not do; an empty chunk then hands the wait back to the caller.
+    return this.bodyReady() ? this.next : empty
+  }
+}
+
+/**
+ * Streams reads as one channel: each read that has something is written out, until the end
+ * (`undefined`).
+ */
+export const nextChannel = <A, E>(
+  next: Next<A, E>
+): Channel.Channel<Chunk.Chunk<A>, unknown, E, unknown, void, unknown> => {
+  const loop: Channel.Channel<Chunk.Chunk<A>, unknown, E, unknown, void, unknown> = Channel.flatMap(
+    Channel.fromEffect(next),
+    (chunk) => chunk === undefined ? Channel.void : chunk.length === 0 ? loop : Channel.zipRight(Channel.write(chunk), loop)
+  )
+  return loop
+}
