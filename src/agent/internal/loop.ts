@@ -32,6 +32,7 @@ import {
   toolResult
 } from "../../domain/Message.js"
 import type * as LanguageModel from "../../providers/LanguageModel.js"
+import * as Resilience from "../../providers/Resilience.js"
 import type * as Toolbox from "../../tools/Toolbox.js"
 import { toolErrorEvent } from "../../tools/ToolProvider.js"
 
@@ -191,8 +192,15 @@ const callModel = (
       }
       return events.length === 0 ? Effect.void : deps.emitAll(events)
     }
-    return deps.model.stream(state.messages, tools, options).pipe(
-      Stream.runForEachChunk((chunks) => Effect.flatMap(now, (timestamp) => handle(chunks, timestamp))),
+    // Without a stream when the provider offers it (the kernel's own providers do); measurably
+    // cheaper per step, and the same chunks.
+    return Resilience.runForEachChunk(
+      deps.model,
+      state.messages,
+      tools,
+      options,
+      (chunks) => Effect.flatMap(now, (timestamp) => handle(chunks, timestamp))
+    ).pipe(
       Effect.map((): StepResult => ({ text, toolCalls, usage, finishReason, tier, provider, model })),
       Effect.catchAll((error) => {
         const escalateTo = tier !== undefined && !forced ? nextTier[tier] : undefined
