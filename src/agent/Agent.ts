@@ -23,9 +23,19 @@ import { type Message, type QueryTier, type ToolCall, toolResult } from "../doma
 import * as LanguageModel from "../providers/LanguageModel.js"
 import { Toolbox } from "../tools/Toolbox.js"
 import type * as ToolboxNs from "../tools/Toolbox.js"
-import { toolCompleteEvent, toolErrorEvent, type ToolResult } from "../tools/ToolProvider.js"
+import { toolCompleteEvent, toolError, toolErrorEvent, type ToolResult } from "../tools/ToolProvider.js"
 import * as ConversationStore from "./ConversationStore.js"
-import { appendResults, complete, type Deps, emitStatus, runSteps, type Settings, type State } from "./internal/loop.js"
+import {
+  appendResults,
+  complete,
+  type Deps,
+  emitStatus,
+  errorText,
+  resultText,
+  runSteps,
+  type Settings,
+  type State
+} from "./internal/loop.js"
 
 /**
  * When a run stops early because of a tool call: the names of tools whose call ends the run,
@@ -297,13 +307,16 @@ export const make = (options: {
               ...(runOptions.authContext !== undefined ? { authContext: runOptions.authContext } : {})
             }
             const call = step.toolCalls.find((candidate) => candidate.id === input.toolCallId)!
-            const event = input.result.success
-              ? yield* toolCompleteEvent(context, call, input.result.result)
-              : yield* toolErrorEvent(context, call, input.result.error)
-            yield* emitters.emit(event)
-            const content = input.result.success
-              ? typeof input.result.result === "string" ? input.result.result : JSON.stringify(input.result.result) ?? "null"
-              : `Error (${input.result.reason ?? "ExecutionFailed"}): ${input.result.error}`
+            const result = input.result
+            let content: string
+            if (result.success) {
+              yield* emitters.emit(yield* toolCompleteEvent(context, call, result.result))
+              content = resultText(result.result)
+            } else {
+              const reason = result.reason ?? "ExecutionFailed"
+              yield* emitters.emit(yield* toolErrorEvent(context, call, toolError(call, reason, result.error)))
+              content = errorText(reason, result.error)
+            }
             const results = { ...step.results, [call.id]: toolResult(call.id, call.name, content) }
             const waiting = step.waiting.filter((id) => id !== call.id)
             const state: State = {

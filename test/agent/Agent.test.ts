@@ -213,6 +213,23 @@ describe("Agent.run", () => {
     )
   })
 
+  it.effect("a tool that succeeds with text looking like an error is not counted as failing", () => {
+    const call = { toolCalls: [{ name: "lint", arguments: { file: "a.ts" } }] }
+    const model = TestModel.make([call, call, call, { text: "three lint reports" }])
+    return Effect.gen(function*() {
+      const events = yield* collect(Agent.run({ prompt: "lint it" }))
+      expect(events.at(-1)).toMatchObject({ type: "task-complete", content: "three lint reports" })
+      expect(model.requests).toHaveLength(4)
+    }).pipe(
+      Effect.provide(
+        Layer.merge(
+          LanguageModel.layer(model.service),
+          toolboxLayer({ lint: () => Effect.succeed("Error (TS2322): a.ts line 3") })
+        )
+      )
+    )
+  })
+
   it.effect("fails with task-status failed and a typed AgentError when the model fails, and the next run works", () => {
     const error = new ProviderError({ reason: "ServerError", providerId: "p", retryable: true, message: "upstream 500" })
     const model = TestModel.make([{ fail: error }, { text: "recovered" }])
@@ -407,6 +424,30 @@ describe("Agent.make", () => {
       const events = yield* collect(agent.run({ prompt: "go", contextId: "cb" }))
       expect(events.at(-1)).toMatchObject({ type: "task-complete", content: "confirmed" })
       expect(model.requests[1]!.messages.at(-1)).toMatchObject({ role: "tool", toolCallId: "k1", content: "yes" })
+    }).pipe(Effect.provide(LanguageModel.layer(model.service)))
+  })
+
+  it.effect("a declined client result is reported with its reason, in the event and to the model", () => {
+    const model = TestModel.make([
+      { toolCalls: [{ name: "ask_user", arguments: {}, id: "ask2" }] },
+      { text: "understood" }
+    ])
+    return Effect.gen(function*() {
+      const agent = yield* Agent.make({ name: "a", toolbox: fakeToolbox({}, ["ask_user"]) })
+      yield* collect(agent.run({ prompt: "pick", contextId: "c2" }))
+      const events = yield* collect(
+        agent.resume("c2", { toolCallId: "ask2", result: { success: false, error: "user said no", reason: "InputRejected" } })
+      )
+      expect(events.find((event) => event.type === "tool-error")).toMatchObject({
+        toolCallId: "ask2",
+        reason: "InputRejected",
+        error: "user said no"
+      })
+      expect(model.requests[1]!.messages.at(-1)).toMatchObject({
+        role: "tool",
+        toolCallId: "ask2",
+        content: "Error (InputRejected): user said no"
+      })
     }).pipe(Effect.provide(LanguageModel.layer(model.service)))
   })
 

@@ -214,10 +214,12 @@ const callModel = (
     )
   })
 
-const resultText = (result: unknown): string =>
+/** What the model reads for a tool's result. */
+export const resultText = (result: unknown): string =>
   typeof result === "string" ? result : JSON.stringify(result) ?? "null"
 
-const errorText = (reason: string, message: string) => `Error (${reason}): ${message}`
+/** What the model reads for a tool's failure. */
+export const errorText = (reason: string, message: string) => `Error (${reason}): ${message}`
 
 /**
  * Runs a step's tool calls with bounded concurrency and returns, per call id, the tool message
@@ -229,6 +231,7 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
     const results = new Map<string, Message | undefined>()
     const redacted = new Map<string, Record<string, unknown>>()
     const asked = new Map<string, string | undefined>()
+    const failed = new Set<string>()
     let waitingInline = 0
     const streams = calls.map((call): Stream.Stream<ToolEvent> => {
       if (call.argumentsError !== undefined) {
@@ -257,6 +260,7 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
           results.set(event.toolCallId, toolResult(event.toolCallId, event.toolName, resultText(event.result)))
           return asked.delete(event.toolCallId) && --waitingInline === 0 ? emitStatus(deps, state.context, "working") : undefined
         case "tool-error":
+          failed.add(event.toolCallId)
           results.set(event.toolCallId, toolResult(event.toolCallId, event.toolName, errorText(event.reason, event.error)))
           return asked.delete(event.toolCallId) && --waitingInline === 0 ? emitStatus(deps, state.context, "working") : undefined
         case "tool-input-required":
@@ -295,7 +299,7 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
       }
     }
     if (waitingInline > 0) yield* emitStatus(deps, state.context, "working")
-    return { results, redacted }
+    return { results, redacted, failed }
   })
 
 /** Whether a run in "pause" mode pauses for this event: only when no callback will answer it. */
@@ -307,12 +311,13 @@ const pausesFor = (event: ToolEvent): boolean => event.type === "tool-input-requ
 const trackFailures = (
   state: State,
   calls: ReadonlyArray<ToolCall>,
-  results: ReadonlyMap<string, Message | undefined>
+  results: ReadonlyMap<string, Message | undefined>,
+  failed: ReadonlySet<string>
 ): string | undefined => {
   for (const call of calls) {
     const key = `${call.name}\u0000${JSON.stringify(call.arguments)}\u0000${call.argumentsError ?? ""}`
-    const content = results.get(call.id)?.content
-    if (content !== undefined && content.startsWith("Error (")) {
+    if (failed.has(call.id)) {
+      const content = results.get(call.id)?.content
       const count = (state.failures.get(key) ?? 0) + 1
       state.failures.set(key, count)
       if (count >= maxRepeatedFailures) {
@@ -403,7 +408,7 @@ export const runSteps = (
         state.messages.push({ role: "assistant", content: result.text })
         return { _tag: "Completed", content: result.text } as const
       }
-      const { redacted, results } = yield* executeCalls(state, settings, deps, result.toolCalls)
+      const { failed, redacted, results } = yield* executeCalls(state, settings, deps, result.toolCalls)
       const calls = redactCalls(result.toolCalls, redacted)
       state.messages.push({ role: "assistant", content: result.text, toolCalls: calls })
       const waiting = calls.filter((call) => results.has(call.id) && results.get(call.id) === undefined)
@@ -413,7 +418,7 @@ export const runSteps = (
         return { _tag: "Paused", toolCalls: calls, waiting: waiting.map((call) => call.id), results: done } as const
       }
       appendResults(state.messages, calls, results)
-      const repeated = trackFailures(state, calls, results)
+      const repeated = trackFailures(state, calls, results, failed)
       if (repeated !== undefined) {
         return yield* failRun(
           deps,
