@@ -16,7 +16,6 @@ import * as Predicate from "effect/Predicate"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { ConfigManager, type Service as ConfigService } from "../config/ConfigManager.js"
 import { PluginError } from "../domain/Errors.js"
 import type * as LanguageModel from "../providers/LanguageModel.js"
@@ -74,7 +73,10 @@ export interface Service {
   readonly createProvider: (providerId: string) => Effect.Effect<LanguageModel.Service, PluginError, Scope.Scope>
   /** Every known plugin's pairing tools. */
   readonly pairingTools: Effect.Effect<ReadonlyArray<ToolProvider>>
-  /** Re-reads `plugins.enabled` (also done on every change of it). */
+  /**
+   * Loads the plugins again even if `plugins.enabled` did not change (for example after a plugin
+   * module was installed); a change of `plugins.enabled` is noticed by every read on its own.
+   */
   readonly reload: Effect.Effect<void>
 }
 
@@ -181,8 +183,7 @@ export const make = (options: { readonly builtins: ReadonlyArray<ProviderPlugin>
     const state = yield* Ref.make(yield* load)
     const reloadLock = yield* Effect.makeSemaphore(1)
     const reload = reloadLock.withPermits(1)(Effect.flatMap(load, (loaded) => Ref.set(state, loaded)))
-    // Every read checks `plugins.enabled` first, so a change applies to the very next request even
-    // before the change stream below is processed.
+    // Every read checks `plugins.enabled` first, so a change applies to the very next request.
     const current = Effect.gen(function*() {
       const loaded = yield* Ref.get(state)
       const names = yield* readEnabled(config)
@@ -195,11 +196,6 @@ export const make = (options: { readonly builtins: ReadonlyArray<ProviderPlugin>
         return fresh
       }))
     })
-    yield* config.changes.pipe(
-      Stream.filter((change) => change.key === "plugins" || change.key.startsWith("plugins.enabled")),
-      Stream.runForEach(() => current),
-      Effect.forkScoped
-    )
 
     const service: Service = {
       enabled: Effect.map(current, (loaded) => loaded.enabled),
