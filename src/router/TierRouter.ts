@@ -272,7 +272,7 @@ export const make = (options: RouterOptions = {}) =>
             })
           )
         })
-      ).pipe(Stream.withSpan("TierRouter.stream"))
+      ).pipe(Stream.withSpan("TierRouter.stream", { captureStackTrace: false }))
 
     const service: LanguageModel.Service = LanguageModel.make({
       id: "tier-router",

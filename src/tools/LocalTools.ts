@@ -7,7 +7,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -36,8 +35,8 @@ import {
 } from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
-import type { RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
-import { toolError, withRunner } from "./ToolProvider.js"
+import type { Reads, RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
+import { readsToStream, toolError, withRunner } from "./ToolProvider.js"
 
 /** What a handler may report while it works; each report becomes a `tool-progress` event. @since 0.1.0 */
 export interface Progress {
@@ -222,15 +221,13 @@ export const localTools = <const Tools extends ReadonlyArray<LocalTool<any>>>(
   const allTools = Effect.succeed(definitions)
   const setup: Setup = { providerName, defaultTimeout, byName }
 
-  const runner: Runner = (calls, context, runOptions) =>
-    Stream.fromChannel(Channel.suspend(() => {
-      const run = new Run(setup, calls, context, runOptions)
-      return Channel.ensuringWith(pull(run), (exit) => run.stop(exit))
-    }))
+  const runner: Runner = (calls, context, runOptions) => new Run(setup, calls, context, runOptions)
+  const stream = (calls: ReadonlyArray<ToolCall>, context: ExecutionContext, runOptions: RunOptions) =>
+    readsToStream(() => runner(calls, context, runOptions)) as Stream.Stream<ToolEvent, ToolError, R>
 
   const execute = (call: ToolCall, context: ExecutionContext): Stream.Stream<ToolEvent, ToolError, R> =>
     byName.has(call.name)
-      ? runner([call], context, providerContract)
+      ? stream([call], context, providerContract)
       : Stream.fail(notOffered(providerName, call))
 
   return withRunner(
@@ -239,7 +236,7 @@ export const localTools = <const Tools extends ReadonlyArray<LocalTool<any>>>(
       getTools: allTools,
       getTool: (name) => Effect.succeed(Option.fromNullable(byName.get(name)?.definition)),
       execute,
-      executeBatch: (calls, context) => runner(calls, context, batchDefaults)
+      executeBatch: (calls, context) => stream(calls, context, batchDefaults)
     } satisfies ToolProvider<R>,
     runner,
     true
@@ -279,7 +276,7 @@ const launchesPerPull = 128
  * empty. One timer fiber, armed only for handlers still running after their first step, stops
  * the calls whose time is up.
  */
-class Run {
+class Run implements Reads {
   private buffer: Array<ToolEvent> = []
   private launched = 0
   private running = 0
@@ -306,16 +303,15 @@ class Run {
     return this.failure !== undefined || (this.launched === this.calls.length && this.running === 0)
   }
 
-  get end(): Channel.Channel<never, unknown, ToolError, unknown, void, unknown> {
-    return this.failure === undefined ? Channel.void : Channel.failCause(this.failure)
+  get done(): boolean {
+    return this.ended && this.failure === undefined && this.buffer.length === 0
   }
 
-  get isEmpty(): boolean {
-    return this.buffer.length === 0
-  }
-
-  /** The events so far, waiting for some when there are none yet; `undefined` at the end. */
-  readonly next: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined> = Effect.suspend(() => {
+  /**
+   * The events so far, waiting for some when there are none yet; `undefined` at the end, or
+   * (without `settle`) the failure that ended the run.
+   */
+  readonly next: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined, ToolError> = Effect.suspend(() => {
     if (this.runtime === undefined) return this.init
     this.pump()
     if (this.buffer.length > 0) {
@@ -323,9 +319,12 @@ class Run {
       this.buffer = []
       return Effect.succeed(chunk)
     }
+    if (this.failure !== undefined) return Effect.failCause(this.failure)
     if (this.ended || this.stopped) return Effect.succeed(undefined)
     return Effect.zipRight(this.waitForEvents, this.next)
   })
+
+  readonly close = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => this.stop(exit)
 
   private readonly waitForEvents: Effect.Effect<void> = Effect.async<void>((resume) => {
     this.wake = resume
@@ -334,7 +333,7 @@ class Run {
     })
   })
 
-  private readonly init: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined> = Effect.suspend(() => {
+  private readonly init: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined, ToolError> = Effect.suspend(() => {
     const span = this.options.span
     const opened = span === undefined
       ? Effect.void
@@ -459,12 +458,13 @@ class Run {
         )
       )
     const run = Effect.suspend(() => {
-      this.emit(pending, new ToolStartEvent({ ...ids, timestamp: this.stamp(), arguments: shownArguments }))
+      // Built from values already checked: the constructor's validation would only cost time.
+      this.emit(pending, new ToolStartEvent({ ...ids, timestamp: this.stamp(), arguments: shownArguments }, true))
       return Effect.flatMap(handled, (result) =>
         Effect.sync(() =>
           this.emit(
             pending,
-            new ToolCompleteEvent({ ...ids, timestamp: this.stamp(), result: result === undefined ? null : result })
+            new ToolCompleteEvent({ ...ids, timestamp: this.stamp(), result: result === undefined ? null : result }, true)
           )
         ))
     })
@@ -485,11 +485,11 @@ class Run {
   private exited(pending: Pending, exit: Exit.Exit<void, ToolError>): void {
     if (pending.ended) return
     this.inflight.delete(pending)
-    if (Exit.isSuccess(exit) || this.stopped) return this.close(pending)
+    if (Exit.isSuccess(exit) || this.stopped) return this.closeCall(pending)
     const cause = exit.cause
     if (!this.options.settle) {
       this.failure = cause
-      return this.close(pending)
+      return this.closeCall(pending)
     }
     // With `settle`, a `ToolError` is already an event: what is left is an interruption or a defect.
     const { call } = pending
@@ -515,10 +515,10 @@ class Run {
     } else if (!this.stopped) {
       this.buffer.push(errorEvent(this.context, pending.call, error, this.now()))
     }
-    this.close(pending)
+    this.closeCall(pending)
   }
 
-  private close(pending: Pending): void {
+  private closeCall(pending: Pending): void {
     pending.ended = true
     this.running--
     // Nothing left to time: the timer need not wake.
@@ -598,12 +598,6 @@ class Run {
   }
 }
 
-const pull = (run: Run): Channel.Channel<Chunk.Chunk<ToolEvent>, unknown, ToolError, unknown, void, unknown> =>
-  Channel.flatMap(Channel.fromEffect(run.next), (chunk) => {
-    if (chunk === undefined) return run.end
-    return run.ended && run.isEmpty ? Channel.zipRight(Channel.write(chunk), run.end) : Channel.zipRight(Channel.write(chunk), pull(run))
-  })
-
 const errorEvent = (context: ExecutionContext, call: ToolCall, error: ToolError, millis: number): ToolErrorEvent =>
   new ToolErrorEvent({
     contextId: context.contextId,
@@ -613,7 +607,7 @@ const errorEvent = (context: ExecutionContext, call: ToolCall, error: ToolError,
     timestamp: timestampOf(millis),
     reason: error.reason,
     error: error.message
-  })
+  }, true)
 
 const describeDefect = (defect: unknown): string =>
   defect instanceof Error ? defect.message : typeof defect === "string" ? defect : String(defect)

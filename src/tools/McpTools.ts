@@ -8,7 +8,6 @@
  */
 import type { CallToolResult, Progress, Tool } from "@modelcontextprotocol/sdk/types.js"
 import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -43,8 +42,8 @@ import { dropsConnection, McpFailure, scrub, toolErrorReason } from "./internal/
 import { anonymous, identities, type Identity } from "./internal/mcpIdentity.js"
 import { checkOptions } from "./internal/mcpOptions.js"
 import * as Pool from "./internal/mcpPool.js"
-import type { RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
-import { toolError, withRunner } from "./ToolProvider.js"
+import type { Reads, RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
+import { readsToStream, toolError, withRunner } from "./ToolProvider.js"
 
 /** Request headers for one identity. @since 0.1.0 */
 export type Headers = Readonly<Record<string, string>>
@@ -301,20 +300,15 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
         failure.details
       )
 
-    const runOne = (call: ToolCall, context: ExecutionContext, options: RunOptions): Stream.Stream<ToolEvent, ToolError> =>
-      Stream.fromChannel(Channel.suspend(() => {
-        const run = new CallRun(call, context, options)
-        return Channel.ensuringWith(pull(run), (exit) => run.stop(exit))
-      }))
-
     const execute = (call: ToolCall, context: ExecutionContext): Stream.Stream<ToolEvent, ToolError> =>
-      runOne(call, context, providerContract)
+      readsToStream(() => new CallRun(call, context, providerContract)) as Stream.Stream<ToolEvent, ToolError>
 
-    // For `Toolbox`: the call settled (a failure is its `tool-error` event) inside the toolbox's span.
-    const runner: Runner = (calls, context, options) =>
-      calls.length === 1
-        ? runOne(calls[0]!, context, options)
-        : Stream.mergeAll(calls.map((call) => runOne(call, context, options)), { concurrency: options.concurrency })
+    // For `Toolbox`, which hands this provider one call at a time (it does not batch): the call
+    // settled (a failure is its `tool-error` event) inside the toolbox's span.
+    const runner: Runner = (calls, context, options) => {
+      if (calls.length !== 1) throw new Error(`McpToolProvider runs one call at a time, was given ${calls.length}`)
+      return new CallRun(calls[0]!, context, options)
+    }
 
     /**
      * One call behind one stream stage. The stream pulls `next`: the first pull emits
@@ -323,7 +317,7 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
      * otherwise the next pull connects or lists first. Closing the stream early aborts the
      * request (the SDK sends notifications/cancelled) and gives the connection back.
      */
-    class CallRun {
+    class CallRun implements Reads {
       private buffer: Array<ToolEvent> = []
       readonly name: string
       private started = false
@@ -347,15 +341,25 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
 
       constructor(readonly call: ToolCall, readonly context: ExecutionContext, readonly options: RunOptions) {
         this.name = call.name.slice(prefix.length)
-        this.next = options.settle ? Effect.catchAllCause(this.loop, (cause) => this.crashed(cause)) : this.loop
+        const pulled = options.settle ? Effect.catchAllCause(this.loop, (cause) => this.crashed(cause)) : this.loop
+        this.next = Effect.flatMap(pulled, (chunk) => {
+          if (chunk !== undefined) return Effect.succeed(chunk)
+          const outcome = this.outcome
+          return outcome instanceof ToolError && !this.options.settle ? Effect.fail(outcome) : Effect.succeed(undefined)
+        })
       }
 
-      get isEmpty(): boolean {
-        return this.buffer.length === 0
+      get done(): boolean {
+        return this.outcome !== undefined && this.buffer.length === 0 && !(this.outcome instanceof ToolError && !this.options.settle)
       }
 
-      /** What the stream pulls: `step`, where with `settle` a defect (a bug) ends the call as `tool-error`. */
-      readonly next: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined>
+      /**
+       * What the reader pulls: `step`, where with `settle` a defect (a bug) ends the call as
+       * `tool-error`; without `settle` the call's failure fails the read once its events are out.
+       */
+      readonly next: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined, ToolError>
+
+      readonly close = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => this.stop(exit)
 
       private readonly loop: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined> = Effect.suspend(() => this.step)
 
@@ -400,7 +404,7 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
             timestamp: timestampOf(this.clock === undefined ? Date.now() : this.clock.unsafeCurrentTimeMillis()),
             reason: error.reason,
             error: error.message
-          })
+          }, true)
         )
       }
 
@@ -443,7 +447,7 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
             toolName: call.name,
             timestamp: this.timestamp(),
             arguments: call.arguments
-          })
+          }, true)
         )
         // Calls that cannot be made end here, without asking the server.
         if (call.argumentsError !== undefined) {
@@ -591,7 +595,7 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
                 toolName: call.name,
                 timestamp: this.timestamp(),
                 result: resultOf(result)
-              })
+              }, true)
             )
             this.outcome = null
             return Effect.void
@@ -627,9 +631,6 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
         return Effect.void
       }
 
-      readonly end = (): Channel.Channel<never, unknown, ToolError, unknown, void, unknown> =>
-        this.outcome instanceof ToolError && !this.options.settle ? Channel.fail(this.outcome) : Channel.void
-
       /** The stream closed: abort a request still in flight, end the spans, give the connection back. */
       stop(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
         this.stopped = true
@@ -646,14 +647,6 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
         return lease === undefined ? Effect.void : pool.release(lease)
       }
     }
-
-    const pull = (run: CallRun): Channel.Channel<Chunk.Chunk<ToolEvent>, unknown, ToolError, unknown, void, unknown> =>
-      Channel.flatMap(Channel.fromEffect(run.next), (chunk) => {
-        if (chunk === undefined) return run.end()
-        return run.outcome !== undefined && run.isEmpty
-          ? Channel.zipRight(Channel.write(chunk), run.end())
-          : Channel.zipRight(Channel.write(chunk), pull(run))
-      })
 
     const getTools = getToolsAs(undefined)
     const provider = {

@@ -5,9 +5,12 @@
  *
  * @since 0.1.0
  */
+import * as Channel from "effect/Channel"
+import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import type * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { ToolError } from "../domain/Errors.js"
@@ -187,21 +190,77 @@ export interface RunOptions {
 }
 
 /**
- * Runs calls of one provider as one stream; see `RunOptions`.
+ * A run of calls read directly, without a stream: what a runner returns. Nothing starts before
+ * the first `next`; the handlers' services come from the fiber that reads.
  *
  * @internal
  */
-export type Runner = (
-  calls: ReadonlyArray<ToolCall>,
-  context: ExecutionContext,
-  options: RunOptions
-) => Stream.Stream<ToolEvent, ToolError, any>
-
-const runners = new WeakMap<object, { readonly run: Runner; readonly batches: boolean }>()
+export interface Reads {
+  /** The next events, waiting while none are ready; `undefined` once the run is over. */
+  readonly next: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined, ToolError>
+  /** Whether the run is over with nothing left to read (the reader need not call `next` again). */
+  readonly done: boolean
+  /** Stops whatever still runs; called exactly once, however the reading ended. */
+  readonly close: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
+}
 
 /**
- * Gives a provider a runner (`batches`: whether it runs many calls better than one by one).
- * Only that very object has it: a copy or wrapper, whose methods may differ, does not.
+ * Runs calls of one provider as one run of reads; see `RunOptions`.
+ *
+ * @internal
+ */
+export type Runner = (calls: ReadonlyArray<ToolCall>, context: ExecutionContext, options: RunOptions) => Reads
+
+/**
+ * A run of reads as a stream: one stream stage, pulling `next` until the run is over.
+ *
+ * @internal
+ */
+export const readsToStream = (open: () => Reads): Stream.Stream<ToolEvent, ToolError, any> =>
+  Stream.fromChannel(Channel.suspend(() => {
+    const reads = open()
+    const loop: Channel.Channel<Chunk.Chunk<ToolEvent>, unknown, ToolError, unknown, void, unknown> = Channel.flatMap(
+      Channel.fromEffect(reads.next),
+      (chunk) =>
+        chunk === undefined ? Channel.void : reads.done ? Channel.write(chunk) : Channel.zipRight(Channel.write(chunk), loop)
+    )
+    return Channel.ensuringWith(loop, reads.close)
+  }))
+
+/**
+ * Calls `f` on each chunk of a run of reads, in order, closing the run however it ends.
+ *
+ * @internal
+ */
+export const runReads = <E, R>(
+  reads: Reads,
+  f: (chunk: Chunk.Chunk<ToolEvent>) => Effect.Effect<unknown, E, R>
+): Effect.Effect<void, ToolError | E, R> =>
+  Effect.uninterruptibleMask((restore) => {
+    const loop: Effect.Effect<void, ToolError | E, R> = Effect.flatMap(
+      reads.next,
+      (chunk) => chunk === undefined ? Effect.void : Effect.zipRight(f(chunk), reads.done ? Effect.void : loop)
+    )
+    return Effect.onExit(restore(loop), reads.close)
+  })
+
+/**
+ * How a provider is run by `Toolbox` without wrapping its stream: `run` for any calls of it,
+ * `batches` whether it runs many calls better than one by one (one run for all of them).
+ *
+ * @internal
+ */
+export interface RunnerOf {
+  readonly run: Runner
+  readonly batches: boolean
+}
+
+const runners = new WeakMap<object, RunnerOf>()
+
+/**
+ * Gives a provider a runner (`batches`: whether it runs many calls as one run; without it the
+ * runner is given one call at a time). Only that very object has it: a copy or wrapper, whose
+ * methods may differ, does not.
  *
  * @internal
  */
@@ -211,6 +270,4 @@ export const withRunner = <P extends ToolProvider<any>>(provider: P, run: Runner
 }
 
 /** The runner of a provider, if it has one. @internal */
-export const runnerOf = (
-  provider: ToolProvider<any>
-): { readonly run: Runner; readonly batches: boolean } | undefined => runners.get(provider)
+export const runnerOf = (provider: ToolProvider<any>): RunnerOf | undefined => runners.get(provider)

@@ -19,8 +19,8 @@ import { ToolError } from "../domain/Errors.js"
 import type { ToolEvent } from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
-import type { Runner, ToolProvider } from "./ToolProvider.js"
-import { isTerminal, runnerOf, toolError, toolErrorEvent } from "./ToolProvider.js"
+import type { Reads, Runner, ToolProvider } from "./ToolProvider.js"
+import { isTerminal, readsToStream, runnerOf, runReads, toolError, toolErrorEvent } from "./ToolProvider.js"
 
 /**
  * The toolbox the agent uses: every provider's tools under one lookup. Its methods need nothing
@@ -151,7 +151,21 @@ export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
       settle(calls, context, stream as Stream.Stream<ToolEvent, ToolError>, services, spanOf(provider, calls, context))
 
     // A provider with a runner (local tools, MCP) settles its calls and opens the span itself:
-    // one stream stage per call (or per batch) instead of its stream wrapped in the toolbox's.
+    // one run of reads per call (or per batch) instead of its stream wrapped in the toolbox's.
+    const readsWith = (
+      provider: ToolProvider<R>,
+      runner: Runner,
+      calls: ReadonlyArray<ToolCall>,
+      context: ExecutionContext,
+      concurrency: number
+    ): Reads =>
+      runner(calls, context, {
+        settle: true,
+        concurrency,
+        services,
+        span: { name: "Toolbox.execute", attributes: spanOf(provider, calls, context) }
+      })
+
     const runWith = (
       provider: ToolProvider<R>,
       runner: Runner,
@@ -159,12 +173,18 @@ export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
       context: ExecutionContext,
       concurrency: number
     ): Stream.Stream<ToolEvent> =>
-      runner(calls, context, {
-        settle: true,
-        concurrency,
-        services,
-        span: { name: "Toolbox.execute", attributes: spanOf(provider, calls, context) }
-      }) as Stream.Stream<ToolEvent>
+      readsToStream(() => readsWith(provider, runner, calls, context, concurrency)) as Stream.Stream<ToolEvent>
+
+    // The calls as one run of reads, when one provider with a runner takes them all at once.
+    const readsOf: OpenReads = (calls, context, concurrency) => {
+      if (calls.length === 0) return undefined
+      const provider = index.owner.get(calls[0]!.name)
+      const runner = provider === undefined ? undefined : runnerOf(provider)
+      if (runner === undefined) return undefined
+      if (calls.length === 1) return readsWith(provider!, runner.run, calls, context, 1)
+      if (runner.batches !== true || !calls.every((call) => index.owner.get(call.name) === provider)) return undefined
+      return readsWith(provider!, runner.run, calls, context, checkConcurrency(concurrency ?? defaultConcurrency))
+    }
 
     const execute = (call: ToolCall, context: ExecutionContext): Stream.Stream<ToolEvent> =>
       Stream.suspend(() => {
@@ -196,9 +216,45 @@ export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
         ), { concurrency })
       })
 
-    return { getTools, execute, executeBatch } satisfies Service
+    const service: Service = { getTools, execute, executeBatch }
+    openReads.set(service, readsOf)
+    return service
   })
 }
+
+/** Opens the calls as one run of reads, or `undefined` when they need the toolbox's streams. */
+type OpenReads = (calls: ReadonlyArray<ToolCall>, context: ExecutionContext, concurrency: number | undefined) => Reads | undefined
+
+const openReads = new WeakMap<Service, OpenReads>()
+
+/**
+ * Runs `calls` and calls `f` on their events a chunk at a time, in order, as
+ * `Stream.runForEachChunk(toolbox.executeBatch(calls, context, options), f)` does, for less:
+ * when one provider with a direct path (local tools, an MCP server's single call) takes them
+ * all, they are read without running a stream, which for a quick tool costs more than the tool.
+ * Like `executeBatch`, it never fails by itself; only `f` can.
+ *
+ * @example
+ * ```ts
+ * const results = Toolbox.runForEachChunk(toolbox, calls, context, { concurrency: 4 }, (events) =>
+ *   Effect.sync(() => collected.push(...events)))
+ * ```
+ * @since 0.1.0
+ */
+export const runForEachChunk = <E, R>(
+  toolbox: Service,
+  calls: ReadonlyArray<ToolCall>,
+  context: ExecutionContext,
+  options: { readonly concurrency?: number } | undefined,
+  f: (events: Chunk.Chunk<ToolEvent>) => Effect.Effect<unknown, E, R>
+): Effect.Effect<void, E, R> =>
+  Effect.suspend(() => {
+    const reads = openReads.get(toolbox)?.(calls, context, options?.concurrency)
+    return reads === undefined
+      ? Stream.runForEachChunk(toolbox.executeBatch(calls, context, options), f)
+      // With `settle` the reads never fail: every failure is already a `tool-error` event.
+      : runReads(reads, f) as Effect.Effect<void, E, R>
+  })
 
 /**
  * The `Toolbox` Layer over the given providers; see `make`. Its requirements are the union of

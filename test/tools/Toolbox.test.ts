@@ -422,3 +422,112 @@ describe("Toolbox with local tools", () => {
       })
     }))
 })
+
+describe("Toolbox.runForEachChunk", () => {
+  const collect = (toolbox: Toolbox.Service, calls: ReadonlyArray<ToolCall>, concurrency?: number) =>
+    Effect.gen(function*() {
+      const events: Array<ToolEvent> = []
+      yield* Toolbox.runForEachChunk(
+        toolbox,
+        calls,
+        context,
+        concurrency === undefined ? undefined : { concurrency },
+        (chunk) => Effect.sync(() => events.push(...chunk))
+      )
+      return events
+    })
+
+  // The events of each call, as a sorted list (calls running at once may finish in any order).
+  const shape = (events: ReadonlyArray<ToolEvent>) =>
+    events.map((event) =>
+      JSON.stringify({ type: event.type, id: event.toolCallId, ...(event.type === "tool-complete" ? { result: event.result } : {}) })
+    ).sort()
+
+  it.effect("reads a batch of local calls as executeBatch streams it, with the concurrency bound", () =>
+    Effect.gen(function*() {
+      const inFlight = yield* Ref.make(0)
+      const maxInFlight = yield* Ref.make(0)
+      const work = tool({
+        name: "work",
+        description: "Works for a second",
+        parameters: Schema.Struct({ n: Schema.Number }),
+        handler: ({ n }) =>
+          Ref.updateAndGet(inFlight, (x) => x + 1).pipe(
+            Effect.flatMap((now) => Ref.update(maxInFlight, (max) => Math.max(max, now))),
+            Effect.zipRight(Effect.sleep("1 second")),
+            Effect.ensuring(Ref.update(inFlight, (x) => x - 1)),
+            Effect.as(n * 10)
+          )
+      })
+      const toolbox = yield* Toolbox.make([localTools([work])])
+      const calls = Array.from({ length: 10 }, (_, i) => callOf("work", `call-${i}`, { n: i }))
+      const fiber = yield* Effect.fork(collect(toolbox, calls, 3))
+      yield* TestClock.adjust("1 minute")
+      const read = yield* Fiber.join(fiber)
+      expect(yield* Ref.get(maxInFlight)).toBe(3)
+      const streamed = yield* Effect.fork(Stream.runCollect(toolbox.executeBatch(calls, context, { concurrency: 3 })))
+      yield* TestClock.adjust("1 minute")
+      expect(shape(read)).toEqual(shape(Chunk.toReadonlyArray(yield* Fiber.join(streamed))))
+      const results = Object.fromEntries(
+        read.flatMap((event) => event.type === "tool-complete" ? [[event.toolCallId, event.result]] : [])
+      )
+      expect(results).toEqual(Object.fromEntries(calls.map((call, i) => [call.id, i * 10])))
+    }))
+
+  it.effect("reports invalid arguments, unknown tools and other providers' failures as tool-error events", () =>
+    Effect.gen(function*() {
+      const other = fakeProvider("other", Effect.succeed([definition("search")]))
+      const toolbox = yield* Toolbox.make([localTools([echo]), other])
+      const events = yield* collect(toolbox, [
+        callOf("echo", "ok", { text: "hi" }),
+        callOf("echo", "bad", { text: 42 }),
+        callOf("search", "remote"),
+        callOf("nope", "missing")
+      ])
+      const terminal = Object.fromEntries(
+        events.filter((event) => event.type === "tool-complete" || event.type === "tool-error").map((event) => [
+          event.toolCallId,
+          event.type === "tool-error" ? event.reason : event.type
+        ])
+      )
+      expect(terminal).toEqual({ ok: "tool-complete", bad: "InvalidArguments", remote: "ExecutionFailed", missing: "NotFound" })
+    }))
+
+  it.effect("interrupting the reader interrupts the handlers still running", () =>
+    Effect.gen(function*() {
+      const stopped = yield* Ref.make(0)
+      const slow = tool({
+        name: "slow",
+        description: "Sleeps",
+        parameters: Schema.Struct({}),
+        handler: () => Effect.onInterrupt(Effect.never, () => Ref.update(stopped, (n) => n + 1))
+      })
+      const toolbox = yield* Toolbox.make([localTools([slow])])
+      const started = yield* Ref.make(0)
+      const fiber = yield* Effect.fork(
+        Toolbox.runForEachChunk(toolbox, [callOf("slow", "a"), callOf("slow", "b")], context, undefined, (chunk) =>
+          Ref.update(started, (n) => n + Chunk.size(chunk)))
+      )
+      yield* Effect.yieldNow()
+      while ((yield* Ref.get(started)) < 2) yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(fiber)
+      expect(yield* Ref.get(stopped)).toBe(2)
+    }))
+
+  it.effect("a failure of the callback ends the read and stops the calls", () =>
+    Effect.gen(function*() {
+      const stopped = yield* Ref.make(0)
+      const slow = tool({
+        name: "slow",
+        description: "Sleeps",
+        parameters: Schema.Struct({}),
+        handler: () => Effect.onInterrupt(Effect.never, () => Ref.update(stopped, (n) => n + 1))
+      })
+      const toolbox = yield* Toolbox.make([localTools([slow])])
+      const error = yield* Effect.flip(
+        Toolbox.runForEachChunk(toolbox, [callOf("slow", "a")], context, undefined, () => Effect.fail("enough" as const))
+      )
+      expect(error).toBe("enough")
+      expect(yield* Ref.get(stopped)).toBe(1)
+    }))
+})

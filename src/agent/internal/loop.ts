@@ -3,7 +3,7 @@
  * call the model, stream its text, run the tool calls it makes, feed the results back, repeat.
  * It talks to the outside world only through `emit`.
  */
-import type * as Chunk from "effect/Chunk"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -33,7 +33,7 @@ import {
 } from "../../domain/Message.js"
 import type * as LanguageModel from "../../providers/LanguageModel.js"
 import * as Resilience from "../../providers/Resilience.js"
-import type * as Toolbox from "../../tools/Toolbox.js"
+import * as Toolbox from "../../tools/Toolbox.js"
 import { toolErrorEvent } from "../../tools/ToolProvider.js"
 
 /** How a run behaves; all resolved to concrete values by the caller. */
@@ -233,24 +233,6 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
     const asked = new Map<string, string | undefined>()
     const failed = new Set<string>()
     let waitingInline = 0
-    const streams = calls.map((call): Stream.Stream<ToolEvent> => {
-      if (call.argumentsError !== undefined) {
-        return Stream.fromEffect(
-          toolErrorEvent(
-            state.context,
-            call,
-            new ToolError({
-              reason: "InvalidArguments",
-              toolName: call.name,
-              toolCallId: call.id,
-              message: `${call.argumentsError} Call ${call.name} again with a JSON object as arguments.`
-            })
-          )
-        )
-      }
-      const events = deps.toolbox.execute(call, state.context)
-      return settings.inputRequired === "pause" ? Stream.takeUntil(events, pausesFor) : events
-    })
     const onEvent = (event: ToolEvent): Effect.Effect<unknown> | undefined => {
       switch (event.type) {
         case "tool-start":
@@ -276,9 +258,7 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
           return undefined
       }
     }
-    // One call (the common case) needs no merging.
-    const merged = streams.length === 1 ? streams[0]! : Stream.mergeAll(streams, { concurrency: settings.concurrency })
-    yield* Stream.runForEachChunk(merged, (events) => {
+    const onEvents = (events: Chunk.Chunk<ToolEvent>) => {
       let statuses: Array<Effect.Effect<unknown>> | undefined
       for (const event of events) {
         const status = onEvent(event)
@@ -286,7 +266,38 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
       }
       const emitted = deps.emitAll(events)
       return statuses === undefined ? emitted : Effect.zipRight(emitted, Effect.all(statuses, { discard: true }))
-    })
+    }
+    // Calls whose arguments could not be decoded are answered at once, without running them.
+    let valid = calls
+    if (calls.some((call) => call.argumentsError !== undefined)) {
+      valid = calls.filter((call) => call.argumentsError === undefined)
+      yield* Effect.flatMap(
+        Effect.forEach(calls.filter((call) => call.argumentsError !== undefined), (call) =>
+          toolErrorEvent(
+            state.context,
+            call,
+            new ToolError({
+              reason: "InvalidArguments",
+              toolName: call.name,
+              toolCallId: call.id,
+              message: `${call.argumentsError} Call ${call.name} again with a JSON object as arguments.`
+            })
+          )),
+        (events) => onEvents(Chunk.unsafeFromArray(events))
+      )
+    }
+    if (valid.length > 0) {
+      yield* settings.inputRequired === "pause"
+        // A call stops at the question it pauses for; the step's other calls go on.
+        ? Stream.runForEachChunk(
+          Stream.mergeAll(
+            valid.map((call) => Stream.takeUntil(deps.toolbox.execute(call, state.context), pausesFor)),
+            { concurrency: settings.concurrency }
+          ),
+          onEvents
+        )
+        : Toolbox.runForEachChunk(deps.toolbox, valid, state.context, { concurrency: settings.concurrency }, onEvents)
+    }
     // A tool that ended asking for input nobody here can give (a remote agent's question):
     // the model is told, so it can ask the user and call again with the answer.
     for (const call of calls) {
@@ -383,7 +394,10 @@ export const runSteps = (
       const final = state.step >= settings.maxSteps
       const offered = final ? [] : tools
       const result = yield* callModel(state, settings, deps, offered, settings.tier).pipe(
-        Effect.withSpan("Agent.step", { attributes: { step: state.step + 1, tools: offered.length } }),
+        Effect.withSpan("Agent.step", {
+          captureStackTrace: false,
+          attributes: { step: state.step + 1, tools: offered.length }
+        }),
         Effect.catchAll((error) => failRun(deps, state.context, modelFailure(state.context, error)))
       )
       if (!final) state.step++
