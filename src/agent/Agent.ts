@@ -13,7 +13,6 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { AgentError } from "../domain/Errors.js"
@@ -25,6 +24,7 @@ import { Toolbox } from "../tools/Toolbox.js"
 import type * as ToolboxNs from "../tools/Toolbox.js"
 import { toolCompleteEvent, toolError, toolErrorEvent, type ToolResult } from "../tools/ToolProvider.js"
 import * as ConversationStore from "./ConversationStore.js"
+import * as EventStream from "./internal/eventStream.js"
 import {
   appendResults,
   complete,
@@ -99,24 +99,10 @@ const settingsOf = (options: RunOptions, inputRequired: Settings["inputRequired"
   }
 }
 
-/**
- * Runs `body` in a fiber tied to the stream's consumer: events it emits are the stream's
- * elements, its failure is the stream's failure, and when the consumer stops (or is interrupted)
- * the fiber is interrupted — and with it the model request and the tool calls in flight.
- */
+/** The events a run's body emits, as the run's stream (see `internal/eventStream.ts`). */
 const eventStream = <R>(
   body: (emit: Pick<Deps, "emit" | "emitAll">) => Effect.Effect<void, AgentError, R>
-): Stream.Stream<AgentEvent, AgentError, R> =>
-  Stream.unwrapScoped(
-    Effect.gen(function*() {
-      const mailbox = yield* Mailbox.make<AgentEvent, AgentError>({ capacity: 256 })
-      yield* body({ emit: (event) => mailbox.offer(event), emitAll: (events) => mailbox.offerAll(events) }).pipe(
-        Mailbox.into(mailbox),
-        Effect.forkScoped
-      )
-      return Mailbox.toStream(mailbox)
-    })
-  )
+): Stream.Stream<AgentEvent, AgentError, R> => EventStream.eventStream<AgentEvent, AgentError, R>(body)
 
 const newContext = (context: RunInput["context"] = {}): ExecutionContext => ({
   contextId: context.contextId ?? crypto.randomUUID(),
