@@ -5,8 +5,11 @@
  *   (a) a floor: plain `fetch` making the same streaming HTTP exchanges, parsing only what it must,
  *   (b) `Agent.run` (ours),
  *   (c) the Vercel AI SDK's `generateText` with the same tool and a five-step stop condition.
- * Then scaling: 1, 10, 100 and 1,000 concurrent runs (the server delays each answer a little so
- * runs overlap) — runs per second and peak RSS for ours and the AI SDK.
+ * Time per step is the median of three rounds in which the variants take turns, each in a fresh
+ * process. Then scaling: 1, 10, 100 and 1,000 concurrent runs (the server delays each answer a
+ * little so runs overlap) — runs per second and peak RSS for ours and the AI SDK. Peak RSS also
+ * counts garbage not yet collected, so last comes live memory: the heap after a full collection
+ * while 100 or 1,000 runs all wait on a slow answer, per run.
  *
  * The server lives in this process; every client variant runs in its own child process, so
  * memory figures are that client's alone.
@@ -138,26 +141,44 @@ const makeClient = (variant: Variant, url: string): Promise<RunOnce> =>
 
 interface ChildResult {
   readonly variant: Variant
-  readonly mode: "latency" | "scale"
+  readonly mode: Mode
   readonly concurrency: number
   readonly usPerStep?: number
   readonly runsPerSecond?: number
   readonly peakRssMb?: number
   readonly baselineRssMb?: number
   readonly kbPerRun?: number
+  readonly liveKbPerRun?: number
 }
 
-const child = async (variant: Variant, mode: "latency" | "scale", url: string, concurrency: number) => {
+type Mode = "latency" | "scale" | "heap"
+
+const child = async (variant: Variant, mode: Mode, url: string, concurrency: number) => {
   const runOnce = await makeClient(variant, url)
   for (let i = 0; i < 30; i++) await runOnce()
   if (mode === "latency") {
-    const iterations = quick ? 100 : 400
+    const iterations = quick ? 50 : 150
     const start = performance.now()
     for (let i = 0; i < iterations; i++) await runOnce()
     const elapsed = performance.now() - start
     return { variant, mode, concurrency: 1, usPerStep: (elapsed * 1000) / (iterations * steps) } satisfies ChildResult
   }
-  globalThis.gc?.()
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (mode === "heap") {
+    // Live memory: a full collection while every run is in flight (each waits on the server's
+    // delayed answer), compared with one before they started.
+    gc?.()
+    gc?.()
+    const before = process.memoryUsage().heapUsed
+    const all = Promise.all(Array.from({ length: concurrency }, () => runOnce()))
+    await new Promise((resolve) => setTimeout(resolve, 700))
+    gc?.()
+    gc?.()
+    const during = process.memoryUsage().heapUsed
+    await all
+    return { variant, mode, concurrency, liveKbPerRun: (during - before) / 1024 / concurrency } satisfies ChildResult
+  }
+  gc?.()
   await new Promise((resolve) => setTimeout(resolve, 50))
   const baseline = process.memoryUsage().rss
   let peak = baseline
@@ -198,6 +219,9 @@ const runChild = (args: ReadonlyArray<string>): Promise<ChildResult> =>
 const main = async () => {
   const fast = await OpenAiServer.listen({ script: (request) => answer(request, 0) })
   const slow = await OpenAiServer.listen({ script: (request) => answer(request, 25) })
+  // For live memory: answers take a second, so every run has started and none has finished
+  // when the heap is measured.
+  const held = await OpenAiServer.listen({ script: (request) => answer(request, 1_000) })
   try {
     console.log(`agent-loop benchmark: ${steps} model calls per run (${toolSteps} with a tool call), node ${process.version}`)
     try {
@@ -205,11 +229,24 @@ const main = async () => {
     } catch {
       // nproc is informational only
     }
-    const latency: Record<Variant, number> = { floor: 0, ours: 0, aisdk: 0 }
-    for (const variant of ["floor", "ours", "aisdk"] as const) {
-      latency[variant] = (await runChild([variant, "latency", fast.url, "1"])).usPerStep!
+    // Three rounds, the variants taking turns, each in a fresh process; the median round counts.
+    // On a shared 2-core machine one long block per variant drifts with whatever else runs.
+    const rounds: Record<Variant, Array<number>> = { floor: [], ours: [], aisdk: [] }
+    for (let round = 0; round < 3; round++) {
+      for (const variant of ["floor", "ours", "aisdk"] as const) {
+        rounds[variant].push((await runChild([variant, "latency", fast.url, "1"])).usPerStep!)
+      }
     }
-    console.log("\n== time per step (sequential runs, server answers at once)")
+    const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+    const latency: Record<Variant, number> = {
+      floor: median(rounds.floor),
+      ours: median(rounds.ours),
+      aisdk: median(rounds.aisdk)
+    }
+    console.log("\n== time per step (sequential runs, server answers at once; median of 3 rounds)")
+    for (const variant of ["floor", "ours", "aisdk"] as const) {
+      console.log(`rounds ${variant.padEnd(6)} ${rounds[variant].map((x) => x.toFixed(0).padStart(6)).join(" ")} µs/step`)
+    }
     console.log(`floor (fetch + line splitter):   ${latency.floor.toFixed(1)} µs/step`)
     console.log(`ours (Agent.run):                ${latency.ours.toFixed(1)} µs/step`)
     console.log(`Vercel AI SDK (generateText):    ${latency.aisdk.toFixed(1)} µs/step`)
@@ -230,15 +267,25 @@ const main = async () => {
           `   (ratio ${(ours.kbPerRun! / Math.max(sdk.kbPerRun!, 0.001)).toFixed(2)}×)`
       )
     }
+    console.log("\n== live memory per in-flight run (heap after a full GC, all runs waiting on the server)")
+    console.log("runs   | ours KB/run | AI SDK KB/run | ratio")
+    for (const concurrency of quick ? [100] : [100, 1000]) {
+      const ours = await runChild(["ours", "heap", held.url, String(concurrency)])
+      const sdk = await runChild(["aisdk", "heap", held.url, String(concurrency)])
+      console.log(
+        `${String(concurrency).padEnd(6)} | ${ours.liveKbPerRun!.toFixed(1).padStart(11)} | ${sdk.liveKbPerRun!.toFixed(1).padStart(13)} | ` +
+          `${(ours.liveKbPerRun! / sdk.liveKbPerRun!).toFixed(2)}×`
+      )
+    }
     console.log("targets: memory per in-flight run ≤ 100 KB, and below the AI SDK's at every level")
   } finally {
-    await Promise.all([fast.close, slow.close].map((close) => import("effect/Effect").then((Effect) => Effect.runPromise(close))))
+    await Promise.all([fast.close, slow.close, held.close].map((close) => import("effect/Effect").then((Effect) => Effect.runPromise(close))))
   }
 }
 
 if (process.argv.includes("--child")) {
   const [variant, mode, url, concurrency] = process.argv.slice(process.argv.indexOf("--child") + 1)
-  child(variant as Variant, mode as "latency" | "scale", url!, Number(concurrency)).then(
+  child(variant as Variant, mode as Mode, url!, Number(concurrency)).then(
     (result) => {
       console.log(JSON.stringify(result))
       process.exit(0)
