@@ -15,6 +15,7 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -70,13 +71,17 @@ const mcpLatency = Effect.gen(function*() {
   // `Stream<ToolEvent>` contract pays before doing anything of its own.
   const rawInStream = Stream.runDrain(Stream.concat(Stream.succeed("start"), Stream.fromEffect(rawCall)))
   const ourCall = Stream.runDrain(provider.execute({ id: "bench", name: "echo", arguments: { message: "bench" } }, context))
-  const variants = { ours: ourCall, raw: rawCall, rawInStream } as const
+  // The path the agent loop takes: the same provider in a Toolbox, read without a stream.
+  const toolbox = yield* Toolbox.make([provider])
+  const echoCall = [{ id: "bench", name: "echo", arguments: { message: "bench" } }]
+  const viaToolbox = Toolbox.runForEachChunk(toolbox, echoCall, context, undefined, () => Effect.void)
+  const variants = { ours: ourCall, viaToolbox, raw: rawCall, rawInStream } as const
   type Variant = keyof typeof variants
 
   // This process's CPU time per call: unlike wall time, it barely moves when other processes
   // compete for the machine, so it shows the client-side cost even on a busy host.
-  const samples: Record<Variant, Array<number>> = { ours: [], raw: [], rawInStream: [] }
-  const cpuMs: Record<Variant, number> = { ours: 0, raw: 0, rawInStream: 0 }
+  const samples: Record<Variant, Array<number>> = { ours: [], viaToolbox: [], raw: [], rawInStream: [] }
+  const cpuMs: Record<Variant, number> = { ours: 0, viaToolbox: 0, raw: 0, rawInStream: 0 }
   const block = (variant: Variant, n: number, record: boolean) =>
     Effect.gen(function*() {
       const before = process.cpuUsage()
@@ -98,7 +103,13 @@ const mcpLatency = Effect.gen(function*() {
     ...summarize(samples[variant]),
     cpu: cpuMs[variant] / samples[variant].length
   })
-  return { ours: result("ours"), raw: result("raw"), rawInStream: result("rawInStream"), calls: samples.ours.length }
+  return {
+    ours: result("ours"),
+    viaToolbox: result("viaToolbox"),
+    raw: result("raw"),
+    rawInStream: result("rawInStream"),
+    calls: samples.ours.length
+  }
 }).pipe(Effect.scoped)
 
 interface LocalRun {
@@ -107,7 +118,7 @@ interface LocalRun {
   readonly cpuMs: number
 }
 
-const toolboxCost = (mode: "execute" | "executeBatch") =>
+const toolboxCost = (mode: "execute" | "executeBatch" | "runForEachChunk") =>
   Effect.gen(function*() {
     const echo = tool({
       name: "echo",
@@ -123,15 +134,22 @@ const toolboxCost = (mode: "execute" | "executeBatch") =>
       })
     const callsOf = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `bench-${i}`, name: "echo", arguments: { text: "bench" } }))
     const call = callsOf(1)[0]!
-    const once = Stream.runForEach(toolbox.execute(call, context), count)
+    const countAll = (chunk: Chunk.Chunk<unknown>) =>
+      Effect.sync(() => {
+        events += Chunk.size(chunk)
+      })
+    const once = mode === "runForEachChunk"
+      ? Toolbox.runForEachChunk(toolbox, [call], context, undefined, countAll)
+      : Stream.runForEach(toolbox.execute(call, context), count)
     const batch = (calls: ReadonlyArray<ToolCall>) => Stream.runForEach(toolbox.executeBatch(calls, context), count)
+    const sequential = mode !== "executeBatch"
     // Warm-up: 1,000 calls the same way.
-    yield* mode === "execute" ? Effect.repeatN(once, 999) : batch(callsOf(1_000))
+    yield* sequential ? Effect.repeatN(once, 999) : batch(callsOf(1_000))
     const calls = callsOf(LOCAL_CALLS)
     events = 0
     const cpuBefore = process.cpuUsage()
     const started = performance.now()
-    yield* mode === "execute" ? Effect.repeatN(once, LOCAL_CALLS - 1) : batch(calls)
+    yield* sequential ? Effect.repeatN(once, LOCAL_CALLS - 1) : batch(calls)
     const wallMs = performance.now() - started
     const cpu = process.cpuUsage(cpuBefore)
     return { events, wallMs, cpuMs: (cpu.user + cpu.system) / 1_000 } satisfies LocalRun
@@ -173,14 +191,17 @@ const main = Effect.gen(function*() {
     ratio(a.cpu ?? 0, b.cpu ?? 1)
   ]
   console.log(`    ${row(["", "mean", "p50", "p99", "client CPU"])}`)
-  console.log(`    ${row(["McpToolProvider (ours)", ...figures(latency.ours)])}`)
+  console.log(`    ${row(["McpToolProvider.execute stream", ...figures(latency.ours)])}`)
+  console.log(`    ${row(["  via Toolbox.runForEachChunk", ...figures(latency.viaToolbox)])}`)
   console.log(`    ${row(["raw SDK Client (peer)", ...figures(latency.raw)])}`)
   console.log(`    ${row(["raw Client in a 2-event Stream", ...figures(latency.rawInStream)])}`)
-  console.log(`    ${row(["ratio ours / raw", ...ratios(latency.ours, latency.raw)])}`)
-  console.log(`    ${row(["ratio ours / raw in a Stream", ...ratios(latency.ours, latency.rawInStream)])}`)
+  console.log(`    ${row(["ratio execute stream / raw", ...ratios(latency.ours, latency.raw)])}`)
+  console.log(`    ${row(["ratio via Toolbox / raw", ...ratios(latency.viaToolbox, latency.raw)])}`)
+  console.log(`    ${row(["ratio execute / raw in a Stream", ...ratios(latency.ours, latency.rawInStream)])}`)
 
   console.log(`\n(b) ${LOCAL_CALLS} local tool calls through Toolbox (tool-start + tool-complete each)`)
   const sequential = yield* toolboxCost("execute")
+  const direct = yield* toolboxCost("runForEachChunk")
   const batched = yield* toolboxCost("executeBatch")
   const plain = yield* Effect.promise(plainCost)
   const perEvent = (r: LocalRun, key: "wallMs" | "cpuMs") => (r[key] * 1_000) / r.events
@@ -193,9 +214,11 @@ const main = Effect.gen(function*() {
       ratio(perEvent(r, "cpuMs"), perEvent(plain, "cpuMs")).padStart(20)
     } CPU`
   console.log(line("Toolbox.execute, one call at a time (ours)", sequential))
+  console.log(line("Toolbox.runForEachChunk, one at a time", direct))
   console.log(line("Toolbox.executeBatch, all calls (ours)", batched))
   console.log(line("plain async function (peer)", plain))
   console.log(ratioLine("ratio execute / plain", sequential))
+  console.log(ratioLine("ratio runForEachChunk / plain", direct))
   console.log(ratioLine("ratio executeBatch / plain", batched))
 })
 
