@@ -220,26 +220,27 @@ describe("Toolbox.execute", () => {
     }))
 })
 
-describe("Toolbox.executeBatch", () => {
-  const tracked = Effect.gen(function*() {
-    const inFlight = yield* Ref.make(0)
-    const maxInFlight = yield* Ref.make(0)
-    const work = tool({
-      name: "work",
-      description: "Works for a second",
-      parameters: Schema.Struct({ n: Schema.Number }),
-      handler: ({ n }) =>
-        Ref.updateAndGet(inFlight, (x) => x + 1).pipe(
-          Effect.flatMap((now) => Ref.update(maxInFlight, (max) => Math.max(max, now))),
-          Effect.zipRight(Effect.sleep("1 second")),
-          Effect.ensuring(Ref.update(inFlight, (x) => x - 1)),
-          Effect.as(n * 10)
-        )
-    })
-    const calls = Array.from({ length: 20 }, (_, i) => callOf("work", `call-${i}`, { n: i }))
-    return { provider: localTools([work]), calls, maxInFlight }
+/** Twenty calls of a tool that works for a second, counting how many run at once. */
+const tracked = Effect.gen(function*() {
+  const inFlight = yield* Ref.make(0)
+  const maxInFlight = yield* Ref.make(0)
+  const work = tool({
+    name: "work",
+    description: "Works for a second",
+    parameters: Schema.Struct({ n: Schema.Number }),
+    handler: ({ n }) =>
+      Ref.updateAndGet(inFlight, (x) => x + 1).pipe(
+        Effect.flatMap((now) => Ref.update(maxInFlight, (max) => Math.max(max, now))),
+        Effect.zipRight(Effect.sleep("1 second")),
+        Effect.ensuring(Ref.update(inFlight, (x) => x - 1)),
+        Effect.as(n * 10)
+      )
   })
+  const calls = Array.from({ length: 20 }, (_, i) => callOf("work", `call-${i}`, { n: i }))
+  return { provider: localTools([work]), calls, maxInFlight }
+})
 
+describe("Toolbox.executeBatch", () => {
   const runBatch = (toolbox: Toolbox.Service, calls: ReadonlyArray<ToolCall>, concurrency?: number) =>
     Effect.gen(function*() {
       const fiber = yield* Effect.fork(
@@ -445,22 +446,8 @@ describe("Toolbox.runForEachChunk", () => {
 
   it.effect("reads a batch of local calls as executeBatch streams it, with the concurrency bound", () =>
     Effect.gen(function*() {
-      const inFlight = yield* Ref.make(0)
-      const maxInFlight = yield* Ref.make(0)
-      const work = tool({
-        name: "work",
-        description: "Works for a second",
-        parameters: Schema.Struct({ n: Schema.Number }),
-        handler: ({ n }) =>
-          Ref.updateAndGet(inFlight, (x) => x + 1).pipe(
-            Effect.flatMap((now) => Ref.update(maxInFlight, (max) => Math.max(max, now))),
-            Effect.zipRight(Effect.sleep("1 second")),
-            Effect.ensuring(Ref.update(inFlight, (x) => x - 1)),
-            Effect.as(n * 10)
-          )
-      })
-      const toolbox = yield* Toolbox.make([localTools([work])])
-      const calls = Array.from({ length: 10 }, (_, i) => callOf("work", `call-${i}`, { n: i }))
+      const { calls, maxInFlight, provider } = yield* tracked
+      const toolbox = yield* Toolbox.make([provider])
       const fiber = yield* Effect.fork(collect(toolbox, calls, 3))
       yield* TestClock.adjust("1 minute")
       const read = yield* Fiber.join(fiber)
@@ -493,16 +480,21 @@ describe("Toolbox.runForEachChunk", () => {
       expect(terminal).toEqual({ ok: "tool-complete", bad: "InvalidArguments", remote: "ExecutionFailed", missing: "NotFound" })
     }))
 
+  /** A toolbox whose one tool never ends, counting how often it was interrupted. */
+  const neverEnding = Effect.gen(function*() {
+    const stopped = yield* Ref.make(0)
+    const slow = tool({
+      name: "slow",
+      description: "Never ends",
+      parameters: Schema.Struct({}),
+      handler: () => Effect.onInterrupt(Effect.never, () => Ref.update(stopped, (n) => n + 1))
+    })
+    return { stopped, toolbox: yield* Toolbox.make([localTools([slow])]) }
+  })
+
   it.effect("interrupting the reader interrupts the handlers still running", () =>
     Effect.gen(function*() {
-      const stopped = yield* Ref.make(0)
-      const slow = tool({
-        name: "slow",
-        description: "Sleeps",
-        parameters: Schema.Struct({}),
-        handler: () => Effect.onInterrupt(Effect.never, () => Ref.update(stopped, (n) => n + 1))
-      })
-      const toolbox = yield* Toolbox.make([localTools([slow])])
+      const { stopped, toolbox } = yield* neverEnding
       const started = yield* Ref.make(0)
       const fiber = yield* Effect.fork(
         Toolbox.runForEachChunk(toolbox, [callOf("slow", "a"), callOf("slow", "b")], context, undefined, (chunk) =>
@@ -516,14 +508,7 @@ describe("Toolbox.runForEachChunk", () => {
 
   it.effect("a failure of the callback ends the read and stops the calls", () =>
     Effect.gen(function*() {
-      const stopped = yield* Ref.make(0)
-      const slow = tool({
-        name: "slow",
-        description: "Sleeps",
-        parameters: Schema.Struct({}),
-        handler: () => Effect.onInterrupt(Effect.never, () => Ref.update(stopped, (n) => n + 1))
-      })
-      const toolbox = yield* Toolbox.make([localTools([slow])])
+      const { stopped, toolbox } = yield* neverEnding
       const error = yield* Effect.flip(
         Toolbox.runForEachChunk(toolbox, [callOf("slow", "a")], context, undefined, () => Effect.fail("enough" as const))
       )
