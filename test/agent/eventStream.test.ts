@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import { eventStream } from "../../src/agent/internal/eventStream.js"
 
 describe("eventStream", () => {
@@ -78,5 +79,25 @@ describe("eventStream", () => {
       yield* Fiber.join(fiber)
       expect(read).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
       expect(yield* Ref.get(emitted)).toBe(10)
+    }))
+
+  it.effect("keeps running when the fiber that pulled first is done and another reads on", () =>
+    Effect.gen(function*() {
+      const stream = eventStream<number, never, never>((emitter) =>
+        Effect.gen(function*() {
+          yield* emitter.emit(1)
+          yield* Effect.sleep("10 millis")
+          yield* emitter.emit(2)
+        })
+      )
+      const values = yield* Effect.scoped(Effect.gen(function*() {
+        const pull = yield* Stream.toPull(stream)
+        // The first pull happens in a fiber that ends right after it.
+        const first = yield* Fiber.join(yield* Effect.fork(pull))
+        const second = yield* Effect.fork(pull)
+        yield* TestClock.adjust("10 millis")
+        return [...first, ...(yield* Fiber.join(second))]
+      }))
+      expect(values).toEqual([1, 2])
     }))
 })

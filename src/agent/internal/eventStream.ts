@@ -29,8 +29,10 @@ export const eventStream = <A, E, R>(
   Stream.fromChannel(Channel.suspend(() => {
     const pipe = new Pipe<A, E>(capacity)
     let fiber: Fiber.RuntimeFiber<void, E> | undefined
+    // Not a child of the fiber that pulls first (it may not be the one that reads to the end):
+    // the stream's own finalizer below stops it.
     const start = Effect.map(
-      Effect.fork(Effect.onExit(body(pipe), (exit) => pipe.end(exit))),
+      Effect.forkDaemon(Effect.onExit(body(pipe), (exit) => pipe.end(exit))),
       (forked) => {
         fiber = forked
       }
