@@ -242,6 +242,16 @@ const decodeJson = (text: string): unknown => {
   }
 }
 
+const usesToolBlocksWithoutConfig = (body: unknown): boolean => {
+  if (typeof body !== "object" || body === null || "toolConfig" in body) return false
+  const messages = (body as { readonly messages?: unknown }).messages
+  if (!Array.isArray(messages)) return false
+  return messages.some((message: { readonly content?: unknown }) =>
+    Array.isArray(message?.content) &&
+    message.content.some((block: Record<string, unknown>) => "toolUse" in block || "toolResult" in block)
+  )
+}
+
 /** Starts the peer on an ephemeral port; it stops, dropping open connections, with the scope. */
 export const make: Effect.Effect<BedrockServer, never, Scope.Scope> = Effect.gen(function*() {
   const queue: Array<Reply> = []
@@ -267,6 +277,19 @@ export const make: Effect.Effect<BedrockServer, never, Scope.Scope> = Effect.gen
       }
       recorded.push(request)
       Deferred.unsafeDone(arrival(recorded.length - 1), Exit.succeed(request))
+      // Bedrock's own validation, which a scripted reply cannot bypass: tool blocks in the
+      // conversation need a toolConfig in the request.
+      if (usesToolBlocksWithoutConfig(request.body)) {
+        answer(
+          awsError(
+            400,
+            "ValidationException",
+            "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+          ),
+          res
+        )
+        return
+      }
       answer(
         queue.shift() ?? awsError(500, "InternalServerException", "BedrockServer: no scripted reply left for this request"),
         res

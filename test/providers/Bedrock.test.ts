@@ -206,6 +206,17 @@ describe("Bedrock error mapping", () => {
     expect(error.message).not.toContain(sessionToken)
   })
 
+  it("quotes the service's message once, followed by what to do", () => {
+    const error = toProviderError(
+      { name: "ValidationException", message: "The model id is malformed.", $metadata: { httpStatusCode: 400 } },
+      []
+    )
+    expect(error.message).toBe(
+      "Bedrock rejected the request as invalid (ValidationException, HTTP 400): The model id is malformed. " +
+        "Fix the request (messages, tools, inference settings) as the message above says."
+    )
+  })
+
   it("classifies connection errors by their code as retryable Network errors", () => {
     const error = toProviderError(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }), [])
     expect([error.reason, error.retryable]).toEqual(["Network", true])
@@ -254,6 +265,32 @@ describe("Bedrock provider against a local Bedrock Runtime", () => {
         tools: [{ toolSpec: { name: "get_weather", description: "Weather for a city", inputSchema: { json: weather.parameters } } }],
         toolChoice: { any: {} }
       })
+    }))
+
+  it.scoped("a conversation with tool calls asked without tools (or with toolChoice none) carries them as text", () =>
+    Effect.gen(function*() {
+      const { model, server } = yield* setup()
+      const history = [
+        Message.user("Weather in Paris?"),
+        Message.assistant("Let me check.", [{ id: "tu-1", name: "get_weather", arguments: { city: "Paris" } }]),
+        Message.toolResult("tu-1", "get_weather", "18°C and sunny")
+      ]
+      // Bedrock refuses toolUse/toolResult blocks without a toolConfig (the peer enforces it too).
+      yield* server.enqueue(BedrockServer.converse({ text: "It is 18°C." }), BedrockServer.converse({ text: "Sunny." }))
+      expect((yield* model.chat(history)).content).toBe("It is 18°C.")
+      expect((yield* model.chat(history, [weather], { toolChoice: "none" })).content).toBe("Sunny.")
+      for (const request of yield* server.requests) {
+        const body = request.body as { messages: unknown; toolConfig?: unknown }
+        expect(body.toolConfig).toBeUndefined()
+        expect(body.messages).toEqual([
+          { role: "user", content: [{ text: "Weather in Paris?" }] },
+          {
+            role: "assistant",
+            content: [{ text: "Let me check." }, { text: '[called tool get_weather (call tu-1) with {"city":"Paris"}]' }]
+          },
+          { role: "user", content: [{ text: "[result of tool call tu-1]\n18°C and sunny" }] }
+        ])
+      }
     }))
 
   it.scoped("stream turns text deltas into text-delta chunks, then usage, then finish", () =>

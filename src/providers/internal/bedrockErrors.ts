@@ -238,6 +238,8 @@ export const toProviderError = (error: unknown, secrets: ReadonlyArray<string>):
   const status = typeof sdk.$metadata?.httpStatusCode === "number" ? sdk.$metadata.httpStatusCode : undefined
   const classification = classify(name, rawMessage, field(sdk.code), status)
   const detail = scrubCredentials(rawMessage.length > 500 ? `${rawMessage.slice(0, 500)}…` : rawMessage, secrets)
+    // The sentence that follows brings its own full stop.
+    .replace(/[.\s]+$/, "")
   const retryAfter = classification.reason === "RateLimited" ? retryAfterMs(sdk.$response?.headers) : undefined
   return new ProviderError({
     reason: classification.reason,

@@ -113,7 +113,8 @@ const toBedrockToolChoice = (choice: Exclude<ToolChoice, "none">): BedrockToolCh
 /**
  * Maps tool definitions and the tool choice to Bedrock's `toolConfig`. No tools, or the choice
  * `"none"`, means no `toolConfig` at all (Bedrock has no "none" choice and rejects an empty tool
- * list). A choice that cannot be honoured with the tools offered is an `InvalidRequest`.
+ * list); the conversation's tool blocks then go as text (`toolBlocksAsText`). A choice that
+ * cannot be honoured with the tools offered is an `InvalidRequest`.
  *
  * @internal
  */
@@ -192,10 +193,38 @@ export const toBedrockRequest = (
     const inferenceConfig = toInferenceConfig(options)
     return {
       modelId,
-      messages: conversation.messages,
+      messages: toolConfig === undefined ? toolBlocksAsText(conversation.messages) : conversation.messages,
       ...(conversation.system.length > 0 ? { system: conversation.system } : {}),
       ...(toolConfig !== undefined ? { toolConfig } : {}),
       ...(inferenceConfig !== undefined ? { inferenceConfig } : {})
     }
   })
+}
+
+/**
+ * Bedrock refuses `toolUse` and `toolResult` blocks in a request without a `toolConfig`, which
+ * is what a request offering no tools (or `toolChoice: "none"`) is: an agent's last, tool-less
+ * step after tool calls, say. Such a conversation keeps its tool calls and results as text, so
+ * the model still reads what happened and cannot call anything.
+ *
+ * @internal
+ */
+export const toolBlocksAsText = (messages: Array<BedrockMessage>): Array<BedrockMessage> => {
+  if (!messages.some((message) => message.content?.some((block) => block.toolUse !== undefined || block.toolResult !== undefined))) {
+    return messages
+  }
+  return messages.map((message) => ({
+    ...message,
+    content: (message.content ?? []).map((block): ContentBlock => {
+      if (block.toolUse !== undefined) {
+        const { input, name, toolUseId } = block.toolUse
+        return { text: `[called tool ${name} (call ${toolUseId}) with ${JSON.stringify(input ?? {})}]` }
+      }
+      if (block.toolResult !== undefined) {
+        const text = (block.toolResult.content ?? []).map((part) => part.text ?? JSON.stringify(part.json ?? "")).join("\n")
+        return { text: `[result of tool call ${block.toolResult.toolUseId}]${text === "" ? "" : `\n${text}`}` }
+      }
+      return block
+    })
+  }))
 }
