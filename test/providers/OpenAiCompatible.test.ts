@@ -717,6 +717,33 @@ describe("OpenAiCompatible", () => {
         )
       })))
 
+    it.live("interrupting runForEachChunk before the answer's headers closes the socket on the server", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({ script: [OpenAiServer.hang] })
+        const model = yield* provider(server)
+        const fiber = yield* Effect.fork(viaForEach(model))
+        yield* server.waitForRequests(1, "/v1/chat/completions")
+        yield* Fiber.interrupt(fiber)
+        yield* Effect.promise(() => server.completions[0]!.closed).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "socket still open" })
+        )
+        expect(server.completions[0]!.abortedByClient()).toBe(true)
+      })))
+
+    it.live("a read stopped by its timeout aborts the request, and is not taken as a sign the server is down", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({ script: [OpenAiServer.hang] })
+        const model = yield* provider(server, { resilience: { firstChunkTimeout: "100 millis", maxAttempts: 1 } })
+        const error = yield* failureOf(viaForEach(model))
+        expect([error.reason, error.message.includes("first-chunk timeout")]).toEqual(["Timeout", true])
+        yield* Effect.promise(() => server.completions[0]!.closed).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "socket still open" })
+        )
+        // The verdict comes from asking the server, which answers, not from the timeout.
+        expect(yield* model.isAvailable).toBe(true)
+        expect(server.requests.some((request) => request.path === "/v1/models")).toBe(true)
+      })))
+
     it.effect("answers read directly leave their connection open for the next request", () =>
       run(Effect.gen(function*() {
         const server = yield* OpenAiServer.start({ script: () => OpenAiServer.sse(events) })
