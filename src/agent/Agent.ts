@@ -53,7 +53,7 @@ export interface RunOptions {
   readonly stopWhen?: StopWhen
   /** Force a routing tier, bypassing the classifier. */
   readonly tier?: QueryTier
-  /** Tool calls of one step run at most this many at once (default 8). */
+  /** Tool calls of one step run at most this many at once (default 8; rounded down, at least 1; `Infinity` for no bound). */
   readonly concurrency?: number
   readonly model?: string
   readonly temperature?: number
@@ -76,6 +76,14 @@ export interface RunInput extends RunOptions {
 
 const defaultMaxSteps = 10
 
+/** A step's bound on concurrent tool calls: a whole number of at least 1 (`Infinity`: no bound). */
+const concurrencyOf = (requested: number | undefined): number =>
+  requested === undefined || Number.isNaN(requested)
+    ? 8
+    : requested === Infinity
+    ? Number.MAX_SAFE_INTEGER
+    : Math.max(1, Math.floor(requested))
+
 const settingsOf = (options: RunOptions, inputRequired: Settings["inputRequired"]): Settings => {
   const stopWhen = options.stopWhen
   return {
@@ -89,7 +97,7 @@ const settingsOf = (options: RunOptions, inputRequired: Settings["inputRequired"
       ? (call) => call.name === stopWhen
       : (call) => stopWhen.includes(call.name),
     tier: options.tier,
-    concurrency: Math.max(1, options.concurrency ?? 8),
+    concurrency: concurrencyOf(options.concurrency),
     chatOptions: {
       ...(options.model !== undefined ? { model: options.model } : {}),
       ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),

@@ -326,12 +326,21 @@ class Run implements Reads {
 
   readonly close = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => this.stop(exit)
 
+  // Checked again as the wait begins: the fiber may have yielded since `next` looked, and a
+  // signal given meanwhile found nobody to wake.
   private readonly waitForEvents: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (!this.quiet) return resume(Effect.void)
     this.wake = resume
     return Effect.sync(() => {
       this.wake = undefined
     })
   })
+
+  /** Whether `next` has to wait: nothing to hand out, nothing ended, no call that could start. */
+  private get quiet(): boolean {
+    return this.buffer.length === 0 && !this.ended && !this.stopped &&
+      !(this.launched < this.calls.length && this.running < this.options.concurrency && this.failure === undefined)
+  }
 
   private readonly init: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined, ToolError> = Effect.suspend(() => {
     const span = this.options.span

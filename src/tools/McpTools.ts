@@ -414,7 +414,13 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
         return chunk
       }
 
+      // Checked again as the wait begins: the fiber may have yielded since `step` looked, and a
+      // signal given meanwhile found nobody to wake.
       private readonly waitForEvents: Effect.Effect<void> = Effect.async<void>((resume) => {
+        if (
+          this.result !== undefined || this.failure !== undefined || this.buffer.length > 0 ||
+          this.outcome !== undefined || this.inFlight === undefined
+        ) return resume(Effect.void)
         this.wake = resume
         return Effect.sync(() => {
           this.wake = undefined

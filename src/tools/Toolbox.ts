@@ -228,6 +228,20 @@ type OpenReads = (calls: ReadonlyArray<ToolCall>, context: ExecutionContext, con
 const openReads = new WeakMap<Service, OpenReads>()
 
 /**
+ * The calls as one run of reads, settled and in the toolbox's span as `executeBatch` runs them,
+ * when one provider with a direct path takes them all; `undefined` otherwise (or for a toolbox
+ * not made by `make`).
+ *
+ * @internal
+ */
+export const readsOf = (
+  toolbox: Service,
+  calls: ReadonlyArray<ToolCall>,
+  context: ExecutionContext,
+  concurrency: number | undefined
+): Reads | undefined => openReads.get(toolbox)?.(calls, context, concurrency)
+
+/**
  * Runs `calls` and calls `f` on their events a chunk at a time, in order, as
  * `Stream.runForEachChunk(toolbox.executeBatch(calls, context, options), f)` does, for less:
  * when one provider with a direct path (local tools, an MCP server's single call) takes them
@@ -249,7 +263,7 @@ export const runForEachChunk = <E, R>(
   f: (events: Chunk.Chunk<ToolEvent>) => Effect.Effect<unknown, E, R>
 ): Effect.Effect<void, E, R> =>
   Effect.suspend(() => {
-    const reads = openReads.get(toolbox)?.(calls, context, options?.concurrency)
+    const reads = readsOf(toolbox, calls, context, options?.concurrency)
     return reads === undefined
       ? Stream.runForEachChunk(toolbox.executeBatch(calls, context, options), f)
       // With `settle` the reads never fail: every failure is already a `tool-error` event.

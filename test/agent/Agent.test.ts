@@ -20,14 +20,17 @@ import type { ToolCall } from "../../src/domain/Message.js"
 import * as LanguageModel from "../../src/providers/LanguageModel.js"
 import * as TestModel from "../../src/providers/TestModel.js"
 import * as ClientTools from "../../src/tools/ClientTools.js"
+import { localTools } from "../../src/tools/LocalTools.js"
 import * as ToolboxModule from "../../src/tools/Toolbox.js"
 import { Toolbox, type Service as ToolboxService } from "../../src/tools/Toolbox.js"
 import {
   toolCompleteEvent,
   toolErrorEvent,
   toolInputRequiredEvent,
+  type ToolProvider,
   toolStartEvent
 } from "../../src/tools/ToolProvider.js"
+import { trackedWork } from "../fixtures/trackedWork.js"
 
 type Handler = (args: Record<string, unknown>, context: ExecutionContext) => Effect.Effect<unknown, string>
 
@@ -140,6 +143,60 @@ describe("Agent.run", () => {
       Effect.provide(Layer.merge(LanguageModel.layer(model.service), toolboxLayer({ slow, echo: fast })))
     )
   })
+
+  it.effect("runs a step's local calls at most `concurrency` at once; fractions round down, Infinity is no bound", () =>
+    Effect.gen(function*() {
+      const { maxInFlight: peak, work } = yield* trackedWork
+      const toolbox = yield* ToolboxModule.make([localTools([work])])
+      for (const [concurrency, expected] of [[2.5, 2], [Infinity, 3]] as const) {
+        yield* Ref.set(peak, 0)
+        const model = TestModel.make([
+          { toolCalls: [1, 2, 3].map((n) => ({ name: "work", arguments: { n }, id: `c${n}` })) },
+          { text: "done" }
+        ])
+        const fiber = yield* Effect.fork(
+          collect(Agent.run({ prompt: "go", concurrency })).pipe(
+            Effect.provide(Layer.merge(LanguageModel.layer(model.service), Layer.succeed(Toolbox, toolbox)))
+          )
+        )
+        yield* TestClock.adjust("1 minute")
+        const events = yield* Fiber.join(fiber)
+        expect(yield* Ref.get(peak)).toBe(expected)
+        expect(model.requests[1]!.messages.filter((m) => m.role === "tool").map((m) => m.content)).toEqual(["10", "20", "30"])
+        expect(events.at(-1)?.type).toBe("task-complete")
+      }
+    }))
+
+  it.effect("a call that fails fast does not cut short a sibling of the same batching provider", () =>
+    Effect.gen(function*() {
+      const execute: ToolProvider["execute"] = (call, context) =>
+        call.name === "fail"
+          ? Stream.fail(new ToolError({ reason: "ExecutionFailed", toolName: call.name, toolCallId: call.id, message: "boom" }))
+          : Stream.fromEffect(Effect.as(Effect.sleep("1 second"), undefined)).pipe(
+            Stream.flatMap(() => Stream.fromEffect(toolCompleteEvent(context, call, "slow result")))
+          )
+      const batching: ToolProvider = {
+        name: "remote",
+        getTools: Effect.succeed(["fail", "slow"].map((name) => ({ name, description: name, parameters: { type: "object" } }))),
+        getTool: () => Effect.succeed(Option.none()),
+        execute,
+        executeBatch: (calls, context) => Stream.mergeAll(calls.map((call) => execute(call, context)), { concurrency: 8 })
+      }
+      const toolbox = yield* ToolboxModule.make([batching])
+      const model = TestModel.make([
+        { toolCalls: [{ name: "fail", id: "c1" }, { name: "slow", id: "c2" }] },
+        { text: "done" }
+      ])
+      const fiber = yield* Effect.fork(
+        collect(Agent.run({ prompt: "go" })).pipe(
+          Effect.provide(Layer.merge(LanguageModel.layer(model.service), Layer.succeed(Toolbox, toolbox)))
+        )
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(fiber)
+      const results = model.requests[1]!.messages.filter((m) => m.role === "tool").map((m) => m.content)
+      expect(results).toEqual(["Error (ExecutionFailed): boom", "slow result"])
+    }))
 
   it.effect("stops at maxSteps and makes one last call without tools for the answer", () => {
     const model = TestModel.make([

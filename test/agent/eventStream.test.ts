@@ -3,6 +3,7 @@ import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
@@ -100,4 +101,21 @@ describe("eventStream", () => {
       }))
       expect(values).toEqual([1, 2])
     }))
+
+  it.live("no emit is lost when the reader yields between looking and waiting", () =>
+    Effect.gen(function*() {
+      // A fiber yields every `maxOpsBeforeYield` operations; small values make it yield anywhere
+      // (below about 10 the runtime does little else than yield).
+      for (let ops = 12; ops <= 60; ops++) {
+        for (let round = 0; round < 10; round++) {
+          const stream = eventStream<number, never, never>((emitter) =>
+            Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) => emitter.emit(i), { discard: true }), 2)
+          const read = yield* Stream.runCollect(stream).pipe(
+            Effect.locally(FiberRef.currentMaxOpsBeforeYield, ops),
+            Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => `reader hung (maxOpsBeforeYield ${ops})` })
+          )
+          expect(Chunk.size(read)).toBe(20)
+        }
+      }
+    }), { timeout: 60_000 })
 })

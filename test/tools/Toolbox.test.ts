@@ -16,6 +16,7 @@ import * as ExecutionContext from "../../src/domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../../src/domain/Message.js"
 import { localTools, tool } from "../../src/tools/LocalTools.js"
 import * as Toolbox from "../../src/tools/Toolbox.js"
+import { trackedWork } from "../fixtures/trackedWork.js"
 import type { ToolProvider } from "../../src/tools/ToolProvider.js"
 import { toolCompleteEvent, toolError, toolInputRequiredEvent, toolStartEvent } from "../../src/tools/ToolProvider.js"
 
@@ -221,24 +222,11 @@ describe("Toolbox.execute", () => {
 })
 
 /** Twenty calls of a tool that works for a second, counting how many run at once. */
-const tracked = Effect.gen(function*() {
-  const inFlight = yield* Ref.make(0)
-  const maxInFlight = yield* Ref.make(0)
-  const work = tool({
-    name: "work",
-    description: "Works for a second",
-    parameters: Schema.Struct({ n: Schema.Number }),
-    handler: ({ n }) =>
-      Ref.updateAndGet(inFlight, (x) => x + 1).pipe(
-        Effect.flatMap((now) => Ref.update(maxInFlight, (max) => Math.max(max, now))),
-        Effect.zipRight(Effect.sleep("1 second")),
-        Effect.ensuring(Ref.update(inFlight, (x) => x - 1)),
-        Effect.as(n * 10)
-      )
-  })
-  const calls = Array.from({ length: 20 }, (_, i) => callOf("work", `call-${i}`, { n: i }))
-  return { provider: localTools([work]), calls, maxInFlight }
-})
+const tracked = Effect.map(trackedWork, ({ maxInFlight, work }) => ({
+  provider: localTools([work]),
+  calls: Array.from({ length: 20 }, (_, i) => callOf("work", `call-${i}`, { n: i })),
+  maxInFlight
+}))
 
 describe("Toolbox.executeBatch", () => {
   const runBatch = (toolbox: Toolbox.Service, calls: ReadonlyArray<ToolCall>, concurrency?: number) =>

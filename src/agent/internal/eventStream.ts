@@ -31,11 +31,15 @@ export const eventStream = <A, E, R>(
     let fiber: Fiber.RuntimeFiber<void, E> | undefined
     // Not a child of the fiber that pulls first (it may not be the one that reads to the end):
     // the stream's own finalizer below stops it.
-    const start = Effect.map(
-      Effect.forkDaemon(Effect.onExit(body(pipe), (exit) => pipe.end(exit))),
-      (forked) => {
-        fiber = forked
-      }
+    // Uninterruptible between the fork and the assignment, so the finalizer below always knows
+    // the fiber it has to stop; the body itself runs interruptible.
+    const start = Effect.uninterruptibleMask((restore) =>
+      Effect.map(
+        Effect.forkDaemon(Effect.onExit(restore(body(pipe)), (exit) => pipe.end(exit))),
+        (forked) => {
+          fiber = forked
+        }
+      )
     )
     const loop: Channel.Channel<Chunk.Chunk<A>, unknown, E, unknown, void, unknown> = Channel.flatMap(
       Channel.fromEffect(pipe.next),
@@ -96,7 +100,10 @@ class Pipe<A, E> implements Emitter<A> {
     return Effect.zipRight(this.waitForEvents, this.next)
   })
 
+  // Checked again as the wait begins: the reader may have yielded since `next` looked, and an
+  // emit or the end meanwhile found no reader to wake.
   private readonly waitForEvents: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.buffer.length > 0 || this.exit !== undefined) return resume(Effect.void)
     this.wakeReader = resume
     return Effect.sync(() => {
       this.wakeReader = undefined

@@ -34,7 +34,7 @@ import {
 import type * as LanguageModel from "../../providers/LanguageModel.js"
 import * as Resilience from "../../providers/Resilience.js"
 import * as Toolbox from "../../tools/Toolbox.js"
-import { toolErrorEvent } from "../../tools/ToolProvider.js"
+import { runReads, toolErrorEvent } from "../../tools/ToolProvider.js"
 
 /** How a run behaves; all resolved to concrete values by the caller. */
 export interface Settings {
@@ -287,16 +287,25 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
       )
     }
     if (valid.length > 0) {
-      yield* settings.inputRequired === "pause"
-        // A call stops at the question it pauses for; the step's other calls go on.
-        ? Stream.runForEachChunk(
+      // Read directly when one provider with a direct path takes every call (local tools, one
+      // MCP call); otherwise each call is its own stream, so one call's failure is its own.
+      const reads = settings.inputRequired === "wait"
+        ? Toolbox.readsOf(deps.toolbox, valid, state.context, settings.concurrency)
+        : undefined
+      yield* reads !== undefined
+        // Settled reads never fail: every failure is already a call's tool-error event.
+        ? runReads(reads, onEvents) as Effect.Effect<void>
+        : Stream.runForEachChunk(
           Stream.mergeAll(
-            valid.map((call) => Stream.takeUntil(deps.toolbox.execute(call, state.context), pausesFor)),
+            valid.map((call) => {
+              const events = deps.toolbox.execute(call, state.context)
+              // "pause": a call stops at the question it pauses for; the step's other calls go on.
+              return settings.inputRequired === "pause" ? Stream.takeUntil(events, pausesFor) : events
+            }),
             { concurrency: settings.concurrency }
           ),
           onEvents
         )
-        : Toolbox.runForEachChunk(deps.toolbox, valid, state.context, { concurrency: settings.concurrency }, onEvents)
     }
     // A tool that ended asking for input nobody here can give (a remote agent's question):
     // the model is told, so it can ask the user and call again with the answer.
