@@ -24,7 +24,7 @@ import { Toolbox } from "../tools/Toolbox.js"
 import type * as ToolboxNs from "../tools/Toolbox.js"
 import { toolCompleteEvent, toolError, toolErrorEvent, type ToolResult } from "../tools/ToolProvider.js"
 import * as ConversationStore from "./ConversationStore.js"
-import * as EventStream from "./internal/eventStream.js"
+import { eventStream } from "./internal/eventStream.js"
 import {
   appendResults,
   complete,
@@ -106,11 +106,6 @@ const settingsOf = (options: RunOptions, inputRequired: Settings["inputRequired"
     inputRequired
   }
 }
-
-/** The events a run's body emits, as the run's stream (see `internal/eventStream.ts`). */
-const eventStream = <R>(
-  body: (emit: Pick<Deps, "emit" | "emitAll">) => Effect.Effect<void, AgentError, R>
-): Stream.Stream<AgentEvent, AgentError, R> => EventStream.eventStream<AgentEvent, AgentError, R>(body)
 
 const newContext = (context: RunInput["context"] = {}): ExecutionContext => ({
   contextId: context.contextId ?? crypto.randomUUID(),

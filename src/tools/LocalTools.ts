@@ -324,8 +324,6 @@ class Run implements Reads {
     return Effect.zipRight(this.waitForEvents, this.next)
   })
 
-  readonly close = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => this.stop(exit)
-
   // Checked again as the wait begins: the fiber may have yielded since `next` looked, and a
   // signal given meanwhile found nobody to wake.
   private readonly waitForEvents: Effect.Effect<void> = Effect.async<void>((resume) => {
@@ -584,7 +582,7 @@ class Run implements Reads {
   })
 
   /** Stops whatever still runs and ends the span: the stream was closed (done, taken from, or interrupted). */
-  stop(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+  close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
     this.stopped = true
     const timer = this.timer
     this.timer = undefined

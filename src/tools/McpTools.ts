@@ -359,8 +359,6 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
        */
       readonly next: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined, ToolError>
 
-      readonly close = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => this.stop(exit)
-
       private readonly loop: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined> = Effect.suspend(() => this.step)
 
       private get step(): Effect.Effect<Chunk.Chunk<ToolEvent> | undefined> {
@@ -638,7 +636,7 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
       }
 
       /** The stream closed: abort a request still in flight, end the spans, give the connection back. */
-      stop(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+      close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
         this.stopped = true
         this.inFlight?.abort()
         this.inFlight = undefined

@@ -224,7 +224,7 @@ export const readsToStream = (open: () => Reads): Stream.Stream<ToolEvent, ToolE
       (chunk) =>
         chunk === undefined ? Channel.void : reads.done ? Channel.write(chunk) : Channel.zipRight(Channel.write(chunk), loop)
     )
-    return Channel.ensuringWith(loop, reads.close)
+    return Channel.ensuringWith(loop, (exit) => reads.close(exit))
   }))
 
 /**
@@ -241,7 +241,7 @@ export const runReads = <E, R>(
       reads.next,
       (chunk) => chunk === undefined ? Effect.void : Effect.zipRight(f(chunk), reads.done ? Effect.void : loop)
     )
-    return Effect.onExit(restore(loop), reads.close)
+    return Effect.onExit(restore(loop), (exit) => reads.close(exit))
   })
 
 /**

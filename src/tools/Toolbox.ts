@@ -166,15 +166,6 @@ export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
         span: { name: "Toolbox.execute", attributes: spanOf(provider, calls, context) }
       })
 
-    const runWith = (
-      provider: ToolProvider<R>,
-      runner: Runner,
-      calls: ReadonlyArray<ToolCall>,
-      context: ExecutionContext,
-      concurrency: number
-    ): Stream.Stream<ToolEvent> =>
-      readsToStream(() => readsWith(provider, runner, calls, context, concurrency)) as Stream.Stream<ToolEvent>
-
     // The calls as one run of reads, when one provider with a runner takes them all at once.
     const readsOf: OpenReads = (calls, context, concurrency) => {
       if (calls.length === 0) return undefined
@@ -190,9 +181,9 @@ export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
       Stream.suspend(() => {
         const provider = index.owner.get(call.name)
         if (provider === undefined) return Stream.fromEffect(toolErrorEvent(context, call, notFound(call, index)))
-        const runner = runnerOf(provider)
-        return runner !== undefined
-          ? runWith(provider, runner.run, [call], context, 1)
+        const reads = readsOf([call], context, 1)
+        return reads !== undefined
+          ? readsToStream(() => reads) as Stream.Stream<ToolEvent>
           : run(provider, [call], context, provider.execute(call, context))
       })
 
@@ -204,11 +195,8 @@ export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
         if (calls.length === 1) return execute(calls[0]!, context)
         // The common batch: every call for one provider that batches through its runner (local
         // tools), run as one stream with the batch's concurrency.
-        const only = calls.length > 1 ? index.owner.get(calls[0]!.name) : undefined
-        const runner = only === undefined ? undefined : runnerOf(only)
-        if (runner?.batches === true && calls.every((call) => index.owner.get(call.name) === only)) {
-          return runWith(only!, runner.run, calls, context, concurrency)
-        }
+        const reads = readsOf(calls, context, concurrency)
+        if (reads !== undefined) return readsToStream(() => reads) as Stream.Stream<ToolEvent>
         return Stream.mergeAll(plan(calls, index).map((unit) =>
           unit.provider?.executeBatch === undefined || unit.calls.length === 1
             ? execute(unit.calls[0]!, context)

@@ -295,17 +295,7 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
       yield* reads !== undefined
         // Settled reads never fail: every failure is already a call's tool-error event.
         ? runReads(reads, onEvents) as Effect.Effect<void>
-        : Stream.runForEachChunk(
-          Stream.mergeAll(
-            valid.map((call) => {
-              const events = deps.toolbox.execute(call, state.context)
-              // "pause": a call stops at the question it pauses for; the step's other calls go on.
-              return settings.inputRequired === "pause" ? Stream.takeUntil(events, pausesFor) : events
-            }),
-            { concurrency: settings.concurrency }
-          ),
-          onEvents
-        )
+        : Stream.runForEachChunk(mergedCalls(state, settings, deps, valid), onEvents)
     }
     // A tool that ended asking for input nobody here can give (a remote agent's question):
     // the model is told, so it can ask the user and call again with the answer.
@@ -321,6 +311,16 @@ const executeCalls = (state: State, settings: Settings, deps: Deps, calls: Reado
     if (waitingInline > 0) yield* emitStatus(deps, state.context, "working")
     return { results, redacted, failed }
   })
+
+/** A step's calls, each its own stream (one call, the common case, needs no merging). */
+const mergedCalls = (state: State, settings: Settings, deps: Deps, calls: ReadonlyArray<ToolCall>) => {
+  const streams = calls.map((call) => {
+    const events = deps.toolbox.execute(call, state.context)
+    // "pause": a call stops at the question it pauses for; the step's other calls go on.
+    return settings.inputRequired === "pause" ? Stream.takeUntil(events, pausesFor) : events
+  })
+  return streams.length === 1 ? streams[0]! : Stream.mergeAll(streams, { concurrency: settings.concurrency })
+}
 
 /** Whether a run in "pause" mode pauses for this event: only when no callback will answer it. */
 const pausesFor = (event: ToolEvent): boolean => event.type === "tool-input-required" && event.answeredBy !== "callback"
