@@ -46,6 +46,16 @@ describe("eventStream", () => {
       yield* Deferred.await(interrupted)
     }))
 
+  it.live("a reader in an uninterruptible region that stops early still stops the body", () =>
+    Effect.gen(function*() {
+      const stream = eventStream<number, never, never>((emitter) => Effect.zipRight(emitter.emit(1), Effect.never))
+      const taken = yield* Stream.runCollect(Stream.take(stream, 1)).pipe(
+        Effect.uninterruptible,
+        Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "the body could not be stopped" })
+      )
+      expect(Chunk.toReadonlyArray(taken)).toEqual([1])
+    }))
+
   it.effect("interrupting the reader interrupts the body", () =>
     Effect.gen(function*() {
       const interrupted = yield* Ref.make(false)

@@ -29,13 +29,12 @@ export const eventStream = <A, E, R>(
   Stream.fromChannel(Channel.suspend(() => {
     const pipe = new Pipe<A, E>(capacity)
     let fiber: Fiber.RuntimeFiber<void, E> | undefined
-    // Not a child of the fiber that pulls first (it may not be the one that reads to the end):
-    // the stream's own finalizer below stops it.
-    // Uninterruptible between the fork and the assignment, so the finalizer below always knows
-    // the fiber it has to stop; the body itself runs interruptible.
-    const start = Effect.uninterruptibleMask((restore) =>
+    // A daemon, not a child of the fiber that pulls first (that one may not read to the end):
+    // the stream's own finalizer below stops it. Forked uninterruptibly up to the assignment,
+    // so that finalizer always knows the fiber; the body itself is always interruptible.
+    const start = Effect.uninterruptible(
       Effect.map(
-        Effect.forkDaemon(Effect.onExit(restore(body(pipe)), (exit) => pipe.end(exit))),
+        Effect.forkDaemon(Effect.onExit(Effect.interruptible(body(pipe)), (exit) => pipe.end(exit))),
         (forked) => {
           fiber = forked
         }
