@@ -31,6 +31,22 @@ const echo = tool({
   handler: ({ text }) => Effect.succeed(text)
 })
 
+/** A tool answering with the names of the spans around its handler, innermost first. */
+const spanPath = tool({
+  name: "span_path",
+  description: "Names the spans around the handler",
+  parameters: Schema.Struct({}),
+  handler: () =>
+    Effect.map(Effect.currentSpan, (span) => {
+      const names: Array<string> = []
+      for (let current: Tracer.AnySpan | undefined = span; current !== undefined;) {
+        names.push(current._tag === "Span" ? current.name : "external")
+        current = current._tag === "Span" ? Option.getOrUndefined(current.parent) : undefined
+      }
+      return names
+    })
+})
+
 /** A hand-written provider whose listing and execution the test controls. */
 const fakeProvider = (
   name: string,
@@ -127,20 +143,6 @@ describe("Toolbox.make", () => {
 
   it.effect("runs each call in spans under the caller's span, not the span the toolbox was built in", () =>
     Effect.gen(function*() {
-      const spanPath = tool({
-        name: "span_path",
-        description: "Names the spans around the handler",
-        parameters: Schema.Struct({}),
-        handler: () =>
-          Effect.map(Effect.currentSpan, (span) => {
-            const names: Array<string> = []
-            for (let current: Tracer.AnySpan | undefined = span; current !== undefined;) {
-              names.push(current._tag === "Span" ? current.name : "external")
-              current = current._tag === "Span" ? Option.getOrUndefined(current.parent) : undefined
-            }
-            return names
-          })
-      })
       const toolbox = yield* Effect.withSpan(Toolbox.make([localTools([spanPath])]), "build")
       const events = yield* Effect.withSpan(run(toolbox, callOf("span_path")), "caller")
       expect(events.at(-1)).toMatchObject({ result: ["LocalTools.call", "Toolbox.execute", "caller"] })
@@ -314,21 +316,6 @@ describe("Toolbox.executeBatch", () => {
 })
 
 describe("Toolbox with local tools", () => {
-  const spanPath = tool({
-    name: "span_path",
-    description: "Names the spans around the handler",
-    parameters: Schema.Struct({}),
-    handler: () =>
-      Effect.map(Effect.currentSpan, (span) => {
-        const names: Array<string> = []
-        for (let current: Tracer.AnySpan | undefined = span; current !== undefined;) {
-          names.push(current._tag === "Span" ? current.name : "external")
-          current = current._tag === "Span" ? Option.getOrUndefined(current.parent) : undefined
-        }
-        return names
-      })
-  })
-
   it.effect("runs a batch for one local provider in spans under the caller's, each call with its own timeout", () =>
     Effect.gen(function*() {
       const nap = tool({
