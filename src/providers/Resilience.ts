@@ -207,7 +207,7 @@ export const withResilience = (
   }
 
   const stream: LanguageModel.Service["stream"] = (messages, tools, chatOptions) =>
-    Stream.fromChannel(Channel.unwrap(Effect.map(reads(messages, tools, chatOptions), readsChannel)))
+    readsStream(reads(messages, tools, chatOptions))
 
   return withPullSource({ id: inner.id, name: inner.name, isAvailable: inner.isAvailable, chat, stream }, reads)
 }
@@ -254,6 +254,37 @@ export const withPullSource = (service: LanguageModel.Service, open: OpenPull): 
   pullSources.set(service, open)
   return service
 }
+
+/**
+ * The way `service`'s answers are read directly, if it registered one.
+ *
+ * @internal
+ */
+export const pullSourceOf = (service: LanguageModel.Service): OpenPull | undefined => pullSources.get(service)
+
+/**
+ * Opens one answer of `service` as reads: directly when it registered a way, else by reading its
+ * `stream`.
+ *
+ * @internal
+ */
+export const openReads = (
+  service: LanguageModel.Service,
+  messages: ReadonlyArray<Message>,
+  tools: ReadonlyArray<ToolDefinition> | undefined,
+  options: LanguageModel.ChatOptions | undefined
+): Effect.Effect<Reads, LanguageModel.ModelError> => {
+  const open = pullSources.get(service)
+  return open !== undefined ? open(messages, tools, options) : streamReads(service.stream(messages, tools, options))
+}
+
+/**
+ * Reads as a stream of one channel stage, for a provider whose `stream` is its reads.
+ *
+ * @internal
+ */
+export const readsStream = <R>(open: Effect.Effect<Reads, LanguageModel.ModelError, R>): Stream.Stream<ChatChunk, LanguageModel.ModelError, R> =>
+  Stream.fromChannel(Channel.unwrap(Effect.map(open, readsChannel)))
 
 /** Reads a provider's `stream` (a channel executor in a scope of its own). */
 const streamReads = (stream: Stream.Stream<ChatChunk, LanguageModel.ModelError>): Effect.Effect<Reads> =>

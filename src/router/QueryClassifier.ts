@@ -201,9 +201,8 @@ export interface Service {
 export class QueryClassifier extends Context.Tag("effect-agent-kernel/QueryClassifier")<QueryClassifier, Service>() {}
 
 const fromCompiled = (current: Effect.Effect<internal.Compiled>): Service => ({
-  classify: Effect.fn("QueryClassifier.classify")(function*(messages: ReadonlyArray<Message>) {
-    return classifyWith(messages, yield* current)
-  })
+  // Runs on every routed request; the router's span covers it.
+  classify: (messages: ReadonlyArray<Message>) => Effect.map(current, (compiled) => classifyWith(messages, compiled))
 })
 
 /**

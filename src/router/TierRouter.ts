@@ -16,6 +16,7 @@
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -30,9 +31,10 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ConfigChange, ConfigManager } from "../config/ConfigManager.js"
 import { type ProviderError, RoutingError } from "../domain/Errors.js"
-import type { ChatChunk, QueryTier, RouteAttempt } from "../domain/Message.js"
+import type { ChatChunk, Message, QueryTier, RouteAttempt, ToolDefinition } from "../domain/Message.js"
 import { PluginRegistry } from "../plugins/ProviderPlugin.js"
 import * as LanguageModel from "../providers/LanguageModel.js"
+import * as Resilience from "../providers/Resilience.js"
 import { SecretsManager } from "../secrets/SecretsManager.js"
 import { HealthBook } from "./internal/health.js"
 import { QueryClassifier } from "./QueryClassifier.js"
@@ -133,10 +135,13 @@ export const make = (options: RouterOptions = {}) =>
     // Subscribed now, drained at the start of every request: a change made before a request
     // is always applied to it, whatever the fibers' scheduling.
     const configChanges = yield* config.subscribe
-    const applyPendingChanges = Effect.flatMap(
-      Queue.takeAll(configChanges),
-      (changes) => Effect.forEach(changes, applyChange, { discard: true })
-    )
+    const applyPendingChanges = Effect.flatMap(Queue.takeAll(configChanges), (changes) => {
+      if (Chunk.isEmpty(changes)) return Effect.void
+      // The tier mapping and fallbacks are read again after any change.
+      mappingCache = undefined
+      fallbacksCache.clear()
+      return Effect.forEach(changes, applyChange, { discard: true })
+    })
     yield* secrets.changes.pipe(
       Stream.runForEach((change) => {
         const [head, id] = change.key.split(".")
@@ -145,18 +150,31 @@ export const make = (options: RouterOptions = {}) =>
       Effect.forkScoped
     )
 
-    const readMapping = Effect.gen(function*() {
-      const mapping: Partial<Record<QueryTier, string>> = {}
-      for (const tier of tiers) {
-        const value = yield* config.get(`routing.tierMapping.${tier}`)
-        if (Option.isSome(value) && Predicate.isString(value.value)) mapping[tier] = value.value
-      }
-      return mapping
-    })
+    // Read from the config once, then kept until the config changes (see applyPendingChanges).
+    let mappingCache: Partial<Record<QueryTier, string>> | undefined
+    const fallbacksCache = new Map<QueryTier, ReadonlyArray<string> | undefined>()
+    const readMapping = Effect.suspend(() =>
+      mappingCache !== undefined ? Effect.succeed(mappingCache) : Effect.gen(function*() {
+        const mapping: Partial<Record<QueryTier, string>> = {}
+        for (const tier of tiers) {
+          const value = yield* config.get(`routing.tierMapping.${tier}`)
+          if (Option.isSome(value) && Predicate.isString(value.value)) mapping[tier] = value.value
+        }
+        mappingCache = mapping
+        return mapping
+      })
+    )
     const readFallbacks = (tier: QueryTier) =>
-      Effect.map(config.get(`routing.fallbacks.${tier}`), (value) =>
-        Option.getOrUndefined(Option.filter(value, (list): list is ReadonlyArray<string> =>
-          Array.isArray(list) && list.every(Predicate.isString))))
+      Effect.suspend(() =>
+        fallbacksCache.has(tier)
+          ? Effect.succeed(fallbacksCache.get(tier))
+          : Effect.map(config.get(`routing.fallbacks.${tier}`), (value) => {
+            const fallbacks = Option.getOrUndefined(Option.filter(value, (list): list is ReadonlyArray<string> =>
+              Array.isArray(list) && list.every(Predicate.isString)))
+            fallbacksCache.set(tier, fallbacks)
+            return fallbacks
+          })
+      )
 
     const isAvailable = (id: string, service: LanguageModel.Service): Effect.Effect<boolean> =>
       Effect.suspend(() => {
@@ -171,113 +189,166 @@ export const make = (options: RouterOptions = {}) =>
 
     const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
-    const route = (
-      messages: Parameters<LanguageModel.Service["stream"]>[0],
-      tools: Parameters<LanguageModel.Service["stream"]>[1],
-      chatOptions: LanguageModel.ChatOptions = {}
-    ): Stream.Stream<ChatChunk, LanguageModel.ModelError> =>
-      Stream.unwrapScoped(
-        Effect.gen(function*() {
-          yield* applyPendingChanges
-          const forced = chatOptions.tier
-          const decision = forced !== undefined
-            ? { tier: forced, score: 1, confidence: 1, signals: ["forced"] as ReadonlyArray<string> }
-            : yield* classifier.classify(messages)
-          const candidates = candidatesFor(decision.tier, yield* readMapping, yield* readFallbacks(decision.tier))
-          const { tier: _tier, ...providerOptions } = chatOptions
-          const attempts: Array<RouteAttempt> = []
-          const outer = yield* Effect.scope
-          for (const id of candidates) {
-            known.add(id)
-            const admission = health.admit(id, yield* now)
-            if (admission === "cooldown") {
-              attempts.push({ provider: id, reason: "in cooldown after recent failures" })
-              continue
-            }
-            const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
-            if (admission === "probe") {
-              // A probe that ends undecided (the caller stopped reading or was interrupted) must
-              // free the slot, or the provider would stay skipped for good.
-              yield* Scope.addFinalizer(scope, Effect.sync(() => health.releaseProbe(id)))
-            }
-            const attempt = yield* Effect.gen(function*() {
-              const runtime = yield* providers.runtime(id)
-              const service = Context.get(runtime.context, LanguageModel.LanguageModel)
-              if (admission === "admit" && !(yield* isAvailable(id, service))) {
-                return undefined
-              }
-              // While other providers remain, one attempt: failing over beats retrying a dead one.
-              const last = candidates.indexOf(id) === candidates.length - 1
-              const pull = yield* Stream.toPull(
-                service.stream(messages, tools, last ? providerOptions : { ...providerOptions, maxAttempts: 1 })
-              )
-              const first = yield* pull.pipe(
-                Effect.catchAll((error) => Option.isNone(error) ? Effect.succeed(Chunk.empty<ChatChunk>()) : Effect.fail(error.value))
-              )
-              return { first, pull }
-            }).pipe(Scope.extend(scope), Effect.either)
-            if (attempt._tag === "Right" && attempt.right !== undefined) {
-              const { first, pull } = attempt.right
-              const routeChunk: ChatChunk = {
-                _tag: "route",
-                tier: decision.tier,
-                provider: id,
-                score: decision.score,
-                confidence: decision.confidence,
-                signals: decision.signals,
-                forced: forced !== undefined,
-                fallbacksTried: attempts
-              }
-              return Stream.fromChunk(Chunk.prepend(first, routeChunk)).pipe(
-                Stream.concat(Stream.repeatEffectChunkOption(pull)),
-                Stream.tapError((error) =>
-                  Effect.flatMap(now, (at) =>
-                    Effect.sync(() =>
-                      health.record(id, at, false, error._tag === "ProviderError" && isSevere(error))
-                    ))
-                ),
-                Stream.onEnd(Effect.flatMap(now, (at) => Effect.sync(() => health.record(id, at, true))))
-              )
-            }
-            if (attempt._tag === "Left" && attempt.left._tag === "ProviderError") {
-              // Recorded before the scope closes, so a probe is decided here and not released.
-              health.record(id, yield* now, false, isSevere(attempt.left))
-            }
-            yield* Scope.close(scope, Exit.void)
-            if (attempt._tag === "Right") {
-              attempts.push({ provider: id, reason: "unavailable (health check failed)" })
-              continue
-            }
-            const error = attempt.left
-            if (error._tag === "PluginError") {
-              // A provider that could not be built is not cached: it may be enabled any moment.
-              yield* providers.invalidate(id)
-              attempts.push({ provider: id, reason: `not loaded: ${error.message}` })
-              continue
-            }
-            if (error._tag === "RoutingError") return yield* Effect.fail(error)
-            if (!movesOn(error)) return yield* Effect.fail(error)
-            attempts.push({ provider: id, reason: `${error.reason}: ${error.message}` })
+    // Chooses a provider and reads the first chunk of its answer, moving on to the next
+    // candidate while nothing has reached the caller. Everything the chosen attempt holds lives
+    // in `outer`, which the returned reads close.
+    const select = (
+      outer: Scope.CloseableScope,
+      messages: ReadonlyArray<Message>,
+      tools: ReadonlyArray<ToolDefinition> | undefined,
+      chatOptions: LanguageModel.ChatOptions
+    ): Effect.Effect<Resilience.Reads, LanguageModel.ModelError> =>
+      Effect.gen(function*() {
+        yield* applyPendingChanges
+        const forced = chatOptions.tier
+        const decision = forced !== undefined
+          ? { tier: forced, score: 1, confidence: 1, signals: ["forced"] as ReadonlyArray<string> }
+          : yield* classifier.classify(messages)
+        const candidates = candidatesFor(decision.tier, yield* readMapping, yield* readFallbacks(decision.tier))
+        const { tier: _tier, ...providerOptions } = chatOptions
+        const attempts: Array<RouteAttempt> = []
+        for (const id of candidates) {
+          known.add(id)
+          const admission = health.admit(id, yield* now)
+          if (admission === "cooldown") {
+            attempts.push({ provider: id, reason: "in cooldown after recent failures" })
+            continue
           }
-          return yield* Effect.fail(
-            new RoutingError({
-              reason: "NoProviderAvailable",
+          const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+          if (admission === "probe") {
+            // A probe that ends undecided (the caller stopped reading or was interrupted) must
+            // free the slot, or the provider would stay skipped for good.
+            yield* Scope.addFinalizer(scope, Effect.sync(() => health.releaseProbe(id)))
+          }
+          const attempt = yield* Effect.gen(function*() {
+            const runtime = yield* providers.runtime(id)
+            const service = Context.get(runtime.context, LanguageModel.LanguageModel)
+            if (admission === "admit" && !(yield* isAvailable(id, service))) {
+              return undefined
+            }
+            // While other providers remain, one attempt: failing over beats retrying a dead one.
+            const last = candidates.indexOf(id) === candidates.length - 1
+            const reads = yield* Resilience.openReads(
+              service,
+              messages,
+              tools,
+              last ? providerOptions : { ...providerOptions, maxAttempts: 1 }
+            )
+            yield* Scope.addFinalizerExit(scope, reads.close)
+            return { first: yield* reads.next, reads }
+          }).pipe(Scope.extend(scope), Effect.either)
+          if (attempt._tag === "Right" && attempt.right !== undefined) {
+            const routeChunk: ChatChunk = {
+              _tag: "route",
               tier: decision.tier,
-              attempts,
-              message: candidates.length === 0
-                ? `No provider is mapped for tier "${decision.tier}". Set routing.tierMapping.${decision.tier} or pair a provider (scripts/pair.ts <provider>).`
-                : `No provider could serve tier "${decision.tier}": ` +
-                  attempts.map((attempt) => `${attempt.provider} (${attempt.reason})`).join("; ") +
-                  `. Pair a provider (scripts/pair.ts <provider>) or check the ones listed.`
-            })
-          )
+              provider: id,
+              score: decision.score,
+              confidence: decision.confidence,
+              signals: decision.signals,
+              forced: forced !== undefined,
+              fallbacksTried: attempts
+            }
+            const { first, reads } = attempt.right
+            return routedReads(id, outer, reads, Chunk.prepend(first ?? Chunk.empty(), routeChunk), first === undefined)
+          }
+          if (attempt._tag === "Left" && attempt.left._tag === "ProviderError") {
+            // Recorded before the scope closes, so a probe is decided here and not released.
+            health.record(id, yield* now, false, isSevere(attempt.left))
+          }
+          yield* Scope.close(scope, Exit.void)
+          if (attempt._tag === "Right") {
+            attempts.push({ provider: id, reason: "unavailable (health check failed)" })
+            continue
+          }
+          const error = attempt.left
+          if (error._tag === "PluginError") {
+            // A provider that could not be built is not cached: it may be enabled any moment.
+            yield* providers.invalidate(id)
+            attempts.push({ provider: id, reason: `not loaded: ${error.message}` })
+            continue
+          }
+          if (error._tag === "RoutingError") return yield* Effect.fail(error)
+          if (!movesOn(error)) return yield* Effect.fail(error)
+          attempts.push({ provider: id, reason: `${error.reason}: ${error.message}` })
+        }
+        return yield* Effect.fail(
+          new RoutingError({
+            reason: "NoProviderAvailable",
+            tier: decision.tier,
+            attempts,
+            message: candidates.length === 0
+              ? `No provider is mapped for tier "${decision.tier}". Set routing.tierMapping.${decision.tier} or pair a provider (scripts/pair.ts <provider>).`
+              : `No provider could serve tier "${decision.tier}": ` +
+                attempts.map((attempt) => `${attempt.provider} (${attempt.reason})`).join("; ") +
+                `. Pair a provider (scripts/pair.ts <provider>) or check the ones listed.`
+          })
+        )
+      })
+
+    // The chosen provider's answer: the route chunk with its first chunk, then the rest as it
+    // comes. Its end or failure is recorded in the provider's health; a caller that stops
+    // reading early records nothing.
+    const routedReads = (
+      id: string,
+      outer: Scope.CloseableScope,
+      reads: Resilience.Reads,
+      first: Chunk.Chunk<ChatChunk>,
+      over: boolean
+    ): Resilience.Reads => {
+      let pending: Chunk.Chunk<ChatChunk> | undefined = first
+      let finished = false
+      const ended = (chunk: Chunk.Chunk<ChatChunk> | undefined) => {
+        if (chunk !== undefined) return Effect.succeed(chunk)
+        finished = true
+        return Effect.flatMap(now, (at) =>
+          Effect.sync(() => {
+            health.record(id, at, true)
+            return undefined
+          }))
+      }
+      const failed = (error: LanguageModel.ModelError) =>
+        Effect.flatMap(now, (at) =>
+          Effect.zipRight(
+            Effect.sync(() => health.record(id, at, false, error._tag === "ProviderError" && isSevere(error))),
+            Effect.fail(error)
+          ))
+      return {
+        next: Effect.suspend(() => {
+          const chunk = pending
+          if (chunk !== undefined) {
+            pending = undefined
+            return Effect.succeed(chunk)
+          }
+          if (finished) return Effect.succeed(undefined)
+          // An answer that ended with its first read is not read again.
+          return over ? ended(undefined) : Effect.matchEffect(reads.next, { onFailure: failed, onSuccess: ended })
+        }),
+        close: (exit) => Scope.close(outer, exit),
+        ready: () => pending !== undefined || reads.ready?.() === true
+      }
+    }
+
+    // One routed answer as reads, in a span of its own that ends when the reads are closed.
+    const openRoute: Resilience.OpenPull = (messages, tools, chatOptions = {}) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Effect.makeSpan("TierRouter.stream", { captureStackTrace: false }), (span) => {
+          const end = (exit: Exit.Exit<unknown, unknown>) =>
+            Effect.flatMap(Clock.currentTimeNanos, (at) => Effect.sync(() => span.end(at, exit)))
+          return Effect.flatMap(Scope.make(), (outer) =>
+            Effect.zipRight(
+              Scope.addFinalizerExit(outer, end),
+              Effect.onError(
+                restore(Effect.withParentSpan(select(outer, messages, tools, chatOptions), span)),
+                (cause) => Scope.close(outer, Exit.failCause(cause))
+              )
+            ))
         })
-      ).pipe(Stream.withSpan("TierRouter.stream", { captureStackTrace: false }))
+      )
 
     const service: LanguageModel.Service = LanguageModel.make({
       id: "tier-router",
       name: "Tier router",
-      stream: route,
+      stream: (messages, tools, chatOptions) => Resilience.readsStream(openRoute(messages, tools, chatOptions)),
       isAvailable: Effect.gen(function*() {
         yield* applyPendingChanges
         const mapping = yield* readMapping
@@ -291,7 +362,7 @@ export const make = (options: RouterOptions = {}) =>
         return false
       })
     })
-    return service
+    return Resilience.withPullSource(service, openRoute)
   })
 
 /**
@@ -317,11 +388,17 @@ export const layerWith = (options: RouterOptions) => Layer.scoped(LanguageModel.
 export const forTier = (tier: QueryTier): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
   Layer.effect(
     LanguageModel.LanguageModel,
-    Effect.map(LanguageModel.LanguageModel, (routed) =>
-      LanguageModel.make({
+    Effect.map(LanguageModel.LanguageModel, (routed) => {
+      const pinned = LanguageModel.make({
         id: routed.id,
         name: `${routed.name} (${tier})`,
         stream: (messages, tools, options) => routed.stream(messages, tools, { ...options, tier }),
         isAvailable: routed.isAvailable
-      }))
+      })
+      // Read directly as the routed model is, when it can be.
+      const open = Resilience.pullSourceOf(routed)
+      return open === undefined
+        ? pinned
+        : Resilience.withPullSource(pinned, (messages, tools, options) => open(messages, tools, { ...options, tier }))
+    })
   )

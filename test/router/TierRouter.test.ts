@@ -19,6 +19,7 @@ import { builtins } from "../../src/plugins/builtin.js"
 import * as PluginRegistry from "../../src/plugins/ProviderPlugin.js"
 import * as LanguageModel from "../../src/providers/LanguageModel.js"
 import * as OpenAiCompatible from "../../src/providers/OpenAiCompatible.js"
+import * as Resilience from "../../src/providers/Resilience.js"
 import * as QueryClassifier from "../../src/router/QueryClassifier.js"
 import * as TierRouter from "../../src/router/TierRouter.js"
 import * as SecretsManager from "../../src/secrets/SecretsManager.js"
@@ -602,5 +603,107 @@ describe("TierRouter: pairing and plugins", () => {
         expect(route.fallbacksTried[0]!.reason).toContain(`Plugin module "${missing}" could not be imported`)
         expect(routeOf(yield* askTier("simple")).provider).toBe("ollama")
       }).pipe(Effect.provide(kernel(config, { loader })))
+    }))
+})
+
+/**
+ * The same request read the way the agent reads it (`Resilience.runForEachChunk`), which takes
+ * the router's direct path instead of its stream.
+ */
+const askDirect = (text: string, options?: LanguageModel.ChatOptions) =>
+  Effect.flatMap(LanguageModel.LanguageModel, (model) => {
+    const chunks: Array<ChatChunk> = []
+    return Effect.as(
+      Resilience.runForEachChunk(model, [Message.user(text)], undefined, options, (chunk) =>
+        Effect.sync(() => chunks.push(...chunk))),
+      chunks
+    )
+  })
+
+describe("TierRouter: read directly, as the agent reads it", () => {
+  it.scoped("the routed model and forTier offer a direct read, which gives the chunks the stream gives", () =>
+    Effect.gen(function*() {
+      const servers = yield* threeServers()
+      const live = kernel(routingConfig({ a: servers.a.url, b: servers.b.url, c: servers.c.url }), withKey)
+      yield* Effect.gen(function*() {
+        expect(Resilience.pullSourceOf(yield* LanguageModel.LanguageModel)).toBeDefined()
+        const direct = yield* askDirect("Hello there", { tier: "complex" })
+        const streamed = yield* ask("Hello there", { tier: "complex" })
+        expect(direct).toEqual(streamed)
+        expect([routeOf(direct).provider, textOf(direct)]).toEqual(["litellm", "from B"])
+        expect(direct.at(-1)).toMatchObject({ _tag: "finish" })
+      }).pipe(Effect.provide(live))
+      const pinned = yield* Effect.gen(function*() {
+        expect(Resilience.pullSourceOf(yield* LanguageModel.LanguageModel)).toBeDefined()
+        return routeOf(yield* askDirect("hi"))
+      }).pipe(Effect.provide(TierRouter.forTier("reasoning").pipe(Layer.provide(live))))
+      expect(pinned).toMatchObject({ tier: "reasoning", provider: "openai", forced: true })
+      expect(servers.b.completions).toHaveLength(2)
+      expect(servers.c.completions).toHaveLength(1)
+    }))
+
+  it.scoped("a 503 hands the request to the next provider, and a 401 puts the provider in cooldown", () =>
+    Effect.gen(function*() {
+      const servers = yield* threeServers({ a: { script: () => unavailable }, b: { script: () => unauthorized } })
+      yield* Effect.gen(function*() {
+        const first = yield* askDirect("Hello there", { tier: "simple" })
+        expect(routeOf(first).provider).toBe("openai")
+        expect(routeOf(first).fallbacksTried.map((attempt) => attempt.provider)).toEqual(["ollama", "litellm"])
+        expect(routeOf(first).fallbacksTried[1]!.reason).toMatch(/^Unauthorized/)
+        expect(textOf(first)).toBe("from C")
+        const second = routeOf(yield* askDirect("Hello there", { tier: "complex" }))
+        expect(second.provider).toBe("openai")
+        expect(second.fallbacksTried[0]).toEqual({ provider: "litellm", reason: "in cooldown after recent failures" })
+      }).pipe(Effect.provide(kernel(routingConfig({ a: servers.a.url, b: servers.b.url, c: servers.c.url }), withKey)))
+      // For "complex" the nearest tier up (openai) comes before the one down (ollama).
+      expect(servers.a.completions).toHaveLength(1)
+      expect(servers.b.completions).toHaveLength(1)
+      expect(servers.c.completions).toHaveLength(2)
+    }))
+
+  it.scoped("once a chunk reached the caller a failure ends the read with it, and no other provider is asked", () =>
+    Effect.gen(function*() {
+      const servers = yield* threeServers({
+        a: { script: [OpenAiServer.sse(OpenAiServer.textChunks(["Hel", "lo", " world"]), { resetAfter: 3, eventDelayMs: 40 })] }
+      })
+      const received: Array<ChatChunk> = []
+      const result = yield* Effect.flatMap(LanguageModel.LanguageModel, (model) =>
+        Resilience.runForEachChunk(model, [Message.user("hi")], undefined, { tier: "simple" }, (chunk) =>
+          Effect.sync(() => received.push(...chunk))).pipe(Effect.either)).pipe(
+          Effect.provide(kernel(routingConfig({ a: servers.a.url, b: servers.b.url, c: servers.c.url }), withKey))
+        )
+      expect(routeOf(received).provider).toBe("ollama")
+      expect(textOf(received)).toBe("Hello")
+      expect(Either.getLeft(result).pipe(Option.getOrThrow)).toMatchObject({
+        _tag: "ProviderError",
+        providerId: "ollama",
+        reason: "Network"
+      })
+      expect(servers.b.completions).toHaveLength(0)
+      expect(servers.c.completions).toHaveLength(0)
+    }))
+
+  it.scoped("a reader that stops after the first chunk releases the probe it held: the next request probes again", () =>
+    Effect.gen(function*() {
+      let healthy = false
+      const servers = yield* threeServers({
+        a: { script: () => healthy ? answer("from A") : unavailable }
+      })
+      yield* Effect.gen(function*() {
+        // Three failed calls put ollama in cooldown (most of 3 calls failed).
+        for (let i = 0; i < 3; i++) expect(routeOf(yield* askDirect("Hello there", { tier: "simple" })).provider).toBe("litellm")
+        expect(routeOf(yield* askDirect("Hello there", { tier: "simple" })).fallbacksTried[0]!.reason).toBe(
+          "in cooldown after recent failures"
+        )
+        healthy = true
+        yield* TestClock.adjust("30 seconds")
+        // The probe answers, but its reader stops at the route chunk: undecided, the slot is freed.
+        const stopped = yield* Effect.flatMap(LanguageModel.LanguageModel, (model) =>
+          Resilience.runForEachChunk(model, [Message.user("Hello there")], undefined, { tier: "simple" }, () =>
+            Effect.fail("stop" as const))).pipe(Effect.flip)
+        expect(stopped).toBe("stop")
+        expect(routeOf(yield* askDirect("Hello there", { tier: "simple" })).provider).toBe("ollama")
+      }).pipe(Effect.provide(kernel(routingConfig({ a: servers.a.url, b: servers.b.url, c: servers.c.url }), withKey)))
+      expect(servers.a.completions).toHaveLength(5)
     }))
 })

@@ -107,12 +107,13 @@ export const make = (
       }))
 
     const service: Service = {
-      get: Effect.fn("ConfigManager.get")(function*(key: string) {
+      // Reads are in-memory lookups made on hot paths (every routed request reads its tier
+      // mapping): no span of their own, unlike the writes.
+      get: (key: string) => {
         const segments = KernelConfig.parseKey(key)
-        if (Either.isLeft(segments)) return Option.none()
-        const { effective } = yield* Ref.get(state)
-        return Option.map(getIn(effective, segments.right), structuredClone)
-      }),
+        if (Either.isLeft(segments)) return Effect.succeed(Option.none())
+        return Effect.map(Ref.get(state), ({ effective }) => Option.map(getIn(effective, segments.right), structuredClone))
+      },
       getAs: <A, I>(key: string, schema: Schema.Schema<A, I, never>) =>
         Effect.gen(function*() {
           const segments = yield* parseKey(key)
@@ -142,12 +143,11 @@ export const make = (
         const segments = yield* parseKey(key)
         yield* commit(key, (stored) => Either.right(deleteIn(stored, segments)), { key, value: Option.none() })
       }),
-      has: Effect.fn("ConfigManager.has")(function*(key: string) {
+      has: (key: string) => {
         const segments = KernelConfig.parseKey(key)
-        if (Either.isLeft(segments)) return false
-        const { stored } = yield* Ref.get(state)
-        return Option.isSome(getIn(stored, segments.right))
-      }),
+        if (Either.isLeft(segments)) return Effect.succeed(false)
+        return Effect.map(Ref.get(state), ({ stored }) => Option.isSome(getIn(stored, segments.right)))
+      },
       snapshot: Effect.map(Ref.get(state), ({ stored }) => structuredClone(stored) as Record<string, unknown>).pipe(
         Effect.withSpan("ConfigManager.snapshot")
       ),
