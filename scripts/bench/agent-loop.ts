@@ -4,9 +4,10 @@
  * A five-step tool loop (the model calls the local tool `add` four times, then answers) run by
  *   (a) a floor: plain `fetch` making the same streaming HTTP exchanges, parsing only what it must,
  *   (b) `Agent.run` (ours),
- *   (c) the Vercel AI SDK's `generateText` with the same tool and a five-step stop condition.
- * Time per step is the median of three rounds in which the variants take turns, each in a fresh
- * process. Then scaling: 1, 10, 100 and 1,000 concurrent runs (the server delays each answer a
+ *   (c) the Vercel AI SDK's `generateText` with the same tool and a five-step stop condition,
+ *   (d) `Agent.run` with the model chosen by the `TierRouter` (what `scripts/chat.ts` runs).
+ * Time per step is measured after a few seconds of warm-up (steady state), as the median of three
+ * rounds in which the variants take turns, each in a fresh process. Then scaling: 1, 10, 100 and 1,000 concurrent runs (the server delays each answer a
  * little so runs overlap) — runs per second and peak RSS for ours and the AI SDK. Peak RSS also
  * counts garbage not yet collected, so last comes live memory: the heap after a full collection
  * while 100 or 1,000 runs all wait on a slow answer, per run.
@@ -25,7 +26,7 @@ const quick = process.argv.includes("--quick")
 const toolSteps = 4
 const steps = toolSteps + 1
 
-type Variant = "floor" | "ours" | "aisdk"
+type Variant = "floor" | "ours" | "routed" | "aisdk"
 
 // ---------------------------------------------------------------- server
 
@@ -120,6 +121,51 @@ const oursClient = async (url: string): Promise<RunOnce> => {
   return () => runtime.runPromise(Stream.runDrain(agent.run({ prompt: "Add the numbers.", maxSteps: 10 })))
 }
 
+// The same agent with the model chosen by the TierRouter (config in memory, the litellm plugin
+// on every tier): what `scripts/chat.ts` runs. No peer has an equivalent; it is compared with ours.
+const routedClient = async (url: string): Promise<RunOnce> => {
+  const [{ NodeHttpClient }, Effect, Layer, ManagedRuntime, Schema, Stream, agent, local, toolbox, config, secrets, plugins, builtin, classifier, router] =
+    await Promise.all([
+      import("@effect/platform-node"),
+      import("effect/Effect"),
+      import("effect/Layer"),
+      import("effect/ManagedRuntime"),
+      import("effect/Schema"),
+      import("effect/Stream"),
+      import("../../src/agent/Agent.js"),
+      import("../../src/tools/LocalTools.js"),
+      import("../../src/tools/Toolbox.js"),
+      import("../../src/config/ConfigManager.js"),
+      import("../../src/secrets/SecretsManager.js"),
+      import("../../src/plugins/ProviderPlugin.js"),
+      import("../../src/plugins/builtin.js"),
+      import("../../src/router/QueryClassifier.js"),
+      import("../../src/router/TierRouter.js")
+    ])
+  const add = local.tool({
+    name: "add",
+    description: "Adds a and b.",
+    parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+    handler: ({ a, b }) => Effect.succeed({ sum: a + b })
+  })
+  const base = Layer.mergeAll(
+    config.layerMemory({
+      plugins: { enabled: ["litellm"] },
+      routing: { tierMapping: { simple: "litellm", moderate: "litellm", complex: "litellm", reasoning: "litellm" } },
+      providers: { litellm: { baseUrl: url, model: "bench" } }
+    }),
+    secrets.layerMemoryWith({ envFallback: false, initial: { "provider.litellm.apiKey": "bench" } }),
+    NodeHttpClient.layerUndici
+  )
+  const registry = plugins.layer({ builtins: builtin.builtins }).pipe(Layer.provideMerge(base))
+  const live = Layer.mergeAll(router.layer, toolbox.layer([local.localTools([add])])).pipe(
+    Layer.provide(Layer.merge(registry, classifier.layer))
+  )
+  const runtime = ManagedRuntime.make(live)
+  await runtime.runPromise(Effect.void)
+  return () => runtime.runPromise(Stream.runDrain(agent.run({ prompt: "Add the numbers.", maxSteps: 10 })))
+}
+
 const aiSdkClient = async (url: string): Promise<RunOnce> => {
   const { generateText, jsonSchema, stepCountIs, tool } = await import("ai")
   const { createOpenAI } = await import("@ai-sdk/openai")
@@ -137,7 +183,13 @@ const aiSdkClient = async (url: string): Promise<RunOnce> => {
 }
 
 const makeClient = (variant: Variant, url: string): Promise<RunOnce> =>
-  variant === "floor" ? Promise.resolve(floorClient(url)) : variant === "ours" ? oursClient(url) : aiSdkClient(url)
+  variant === "floor"
+    ? Promise.resolve(floorClient(url))
+    : variant === "ours"
+    ? oursClient(url)
+    : variant === "routed"
+    ? routedClient(url)
+    : aiSdkClient(url)
 
 interface ChildResult {
   readonly variant: Variant
@@ -159,6 +211,10 @@ const child = async (variant: Variant, mode: Mode, url: string, concurrency: num
   if (mode === "heap") await Promise.all(Array.from({ length: 20 }, () => runOnce()))
   else for (let i = 0; i < 30; i++) await runOnce()
   if (mode === "latency") {
+    // Steady state: every variant first runs for a few seconds, until the JIT has settled (the
+    // first few hundred runs of each are up to twice as slow, ours and the AI SDK's alike).
+    const warmUntil = performance.now() + (quick ? 1_500 : 4_000)
+    while (performance.now() < warmUntil) await runOnce()
     const iterations = quick ? 50 : 150
     const start = performance.now()
     for (let i = 0; i < iterations; i++) await runOnce()
@@ -233,9 +289,9 @@ const main = async () => {
     }
     // Three rounds, the variants taking turns, each in a fresh process; the median round counts.
     // On a shared 2-core machine one long block per variant drifts with whatever else runs.
-    const rounds: Record<Variant, Array<number>> = { floor: [], ours: [], aisdk: [] }
+    const rounds: Record<Variant, Array<number>> = { floor: [], ours: [], routed: [], aisdk: [] }
     for (let round = 0; round < 3; round++) {
-      for (const variant of ["floor", "ours", "aisdk"] as const) {
+      for (const variant of ["floor", "ours", "routed", "aisdk"] as const) {
         rounds[variant].push((await runChild([variant, "latency", fast.url, "1"])).usPerStep!)
       }
     }
@@ -243,15 +299,20 @@ const main = async () => {
     const latency: Record<Variant, number> = {
       floor: median(rounds.floor),
       ours: median(rounds.ours),
+      routed: median(rounds.routed),
       aisdk: median(rounds.aisdk)
     }
-    console.log("\n== time per step (sequential runs, server answers at once; median of 3 rounds)")
-    for (const variant of ["floor", "ours", "aisdk"] as const) {
+    console.log("\n== time per step (sequential runs after warm-up, server answers at once; median of 3 rounds)")
+    for (const variant of ["floor", "ours", "routed", "aisdk"] as const) {
       console.log(`rounds ${variant.padEnd(6)} ${rounds[variant].map((x) => x.toFixed(0).padStart(6)).join(" ")} µs/step`)
     }
     console.log(`floor (fetch + line splitter):   ${latency.floor.toFixed(1)} µs/step`)
     console.log(`ours (Agent.run):                ${latency.ours.toFixed(1)} µs/step`)
     console.log(`Vercel AI SDK (generateText):    ${latency.aisdk.toFixed(1)} µs/step`)
+    console.log(
+      `ours through the TierRouter:     ${latency.routed.toFixed(1)} µs/step   ` +
+        `(+${(latency.routed - latency.ours).toFixed(0)} µs/step for routing; no peer equivalent)`
+    )
     const overhead = latency.ours - latency.floor
     const ratio = latency.ours / latency.aisdk
     console.log(`our overhead over the floor:     ${overhead.toFixed(1)} µs/step   (target ≤ 300)  ${overhead <= 300 ? "OK" : "MISSED"}`)
