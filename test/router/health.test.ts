@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
 import { HealthBook } from "../../src/router/internal/health.js"
 
 const book = () => new HealthBook(() => ({ cooldownMs: 30_000, windowMs: 60_000, minCalls: 3 }))
@@ -65,5 +66,39 @@ describe("HealthBook", () => {
     expect(health.admit("p", 30_000)).toBe("probe")
     health.releaseProbe("p")
     expect(health.admit("p", 30_001)).toBe("probe")
+  })
+
+  it("decides as if it re-read every call of the window, over long runs of calls (property)", () => {
+    // The reference keeps every call and filters the window on each record.
+    const windowMs = 100
+    const settings = { cooldownMs: 50, windowMs, minCalls: 3 }
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ dt: fc.integer({ min: 0, max: 4 }), ok: fc.boolean(), severe: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 3000,
+          size: "max"
+        }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (events, okBias) => {
+          const health = new HealthBook(() => settings)
+          let calls: Array<{ at: number; ok: boolean }> = []
+          let cooldownUntil = 0
+          let now = 0
+          for (const event of events) {
+            now += event.dt
+            const ok = event.ok || okBias > 0.5
+            const severe = !ok && event.severe && okBias < 0.1
+            health.record("p", now, ok, severe)
+            calls.push({ at: now, ok })
+            calls = calls.filter((call) => now - call.at <= windowMs)
+            const failures = calls.filter((call) => !call.ok).length
+            if (!ok && (severe || (calls.length >= 3 && failures * 2 > calls.length))) cooldownUntil = now + 50
+            expect(health.inCooldown("p", now)).toBe(cooldownUntil !== 0 && now < cooldownUntil)
+          }
+        }
+      ),
+      { numRuns: 60, endOnFailure: true }
+    )
   })
 })

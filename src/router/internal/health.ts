@@ -11,7 +11,11 @@ export interface HealthSettings {
 }
 
 interface Health {
+  /** The calls of the window, oldest first, from `head` on (older ones are dropped lazily). */
   calls: Array<{ readonly at: number; readonly ok: boolean }>
+  head: number
+  /** Failed calls among `calls` from `head` on. */
+  failures: number
   cooldownUntil: number
   probing: boolean
 }
@@ -27,7 +31,7 @@ export class HealthBook {
   private entry(id: string): Health {
     let health = this.entries.get(id)
     if (health === undefined) {
-      health = { calls: [], cooldownUntil: 0, probing: false }
+      health = { calls: [], head: 0, failures: 0, cooldownUntil: 0, probing: false }
       this.entries.set(id, health)
     }
     return health
@@ -48,14 +52,28 @@ export class HealthBook {
     if (health.probing) {
       health.probing = false
       health.calls = []
+      health.head = 0
+      health.failures = 0
       health.cooldownUntil = ok ? 0 : now + cooldownMs
       return
     }
+    // Constant time per call however busy the provider: calls leave the window from the front
+    // (they arrive in time order), and the failures are counted as they come and go.
     health.calls.push({ at: now, ok })
-    health.calls = health.calls.filter((call) => now - call.at <= windowMs)
+    if (!ok) health.failures++
+    let head = health.head
+    while (head < health.calls.length && now - health.calls[head]!.at > windowMs) {
+      if (!health.calls[head]!.ok) health.failures--
+      head++
+    }
+    if (head >= 1024 && head * 2 >= health.calls.length) {
+      health.calls = health.calls.slice(head)
+      head = 0
+    }
+    health.head = head
     if (ok) return
-    const failures = health.calls.filter((call) => !call.ok).length
-    if (severe || (health.calls.length >= minCalls && failures * 2 > health.calls.length)) {
+    const calls = health.calls.length - head
+    if (severe || (calls >= minCalls && health.failures * 2 > calls)) {
       health.cooldownUntil = now + cooldownMs
     }
   }
