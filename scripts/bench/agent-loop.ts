@@ -91,27 +91,36 @@ const addSchema = {
   additionalProperties: false
 }
 
+/** The local tool both of our variants offer. */
+const addTool = async () => {
+  const [Effect, Schema, local] = await Promise.all([
+    import("effect/Effect"),
+    import("effect/Schema"),
+    import("../../src/tools/LocalTools.js")
+  ])
+  return local.tool({
+    name: "add",
+    description: "Adds a and b.",
+    parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+    handler: ({ a, b }) => Effect.succeed({ sum: a + b })
+  })
+}
+
 const oursClient = async (url: string): Promise<RunOnce> => {
-  const [{ NodeHttpClient }, Effect, Layer, ManagedRuntime, Redacted, Schema, Stream, agent, provider, local, toolbox] =
+  const [{ NodeHttpClient }, Effect, Layer, ManagedRuntime, Redacted, Stream, agent, provider, local, toolbox] =
     await Promise.all([
       import("@effect/platform-node"),
       import("effect/Effect"),
       import("effect/Layer"),
       import("effect/ManagedRuntime"),
       import("effect/Redacted"),
-      import("effect/Schema"),
       import("effect/Stream"),
       import("../../src/agent/Agent.js"),
       import("../../src/providers/OpenAiCompatible.js"),
       import("../../src/tools/LocalTools.js"),
       import("../../src/tools/Toolbox.js")
     ])
-  const add = local.tool({
-    name: "add",
-    description: "Adds a and b.",
-    parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
-    handler: ({ a, b }) => Effect.succeed({ sum: a + b })
-  })
+  const add = await addTool()
   const live = Layer.mergeAll(
     provider.liteLLMProvider({ model: "bench", baseUrl: url, apiKey: Redacted.make("bench") }),
     toolbox.layer([local.localTools([add])])
@@ -124,13 +133,12 @@ const oursClient = async (url: string): Promise<RunOnce> => {
 // The same agent with the model chosen by the TierRouter (config in memory, the litellm plugin
 // on every tier): what `scripts/chat.ts` runs. No peer has an equivalent; it is compared with ours.
 const routedClient = async (url: string): Promise<RunOnce> => {
-  const [{ NodeHttpClient }, Effect, Layer, ManagedRuntime, Schema, Stream, agent, local, toolbox, config, secrets, plugins, builtin, classifier, router] =
+  const [{ NodeHttpClient }, Effect, Layer, ManagedRuntime, Stream, agent, local, toolbox, config, secrets, plugins, builtin, classifier, router] =
     await Promise.all([
       import("@effect/platform-node"),
       import("effect/Effect"),
       import("effect/Layer"),
       import("effect/ManagedRuntime"),
-      import("effect/Schema"),
       import("effect/Stream"),
       import("../../src/agent/Agent.js"),
       import("../../src/tools/LocalTools.js"),
@@ -142,12 +150,7 @@ const routedClient = async (url: string): Promise<RunOnce> => {
       import("../../src/router/QueryClassifier.js"),
       import("../../src/router/TierRouter.js")
     ])
-  const add = local.tool({
-    name: "add",
-    description: "Adds a and b.",
-    parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
-    handler: ({ a, b }) => Effect.succeed({ sum: a + b })
-  })
+  const add = await addTool()
   const base = Layer.mergeAll(
     config.layerMemory({
       plugins: { enabled: ["litellm"] },

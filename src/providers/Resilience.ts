@@ -186,9 +186,6 @@ export const withResilience = (
     }))
   }
 
-  const open: OpenPull = pullSources.get(inner) ??
-    ((messages, tools, chatOptions) => streamReads(inner.stream(messages, tools, chatOptions)))
-
   const reads: OpenPull = (messages, tools, chatOptions) => {
     const model = chatOptions?.model ?? options.model
     return Effect.sync(() =>
@@ -197,7 +194,7 @@ export const withResilience = (
         policy,
         limiter,
         maxAttempts: attemptsFor(chatOptions),
-        open: () => open(messages, tools, chatOptions),
+        open: () => openReads(inner, messages, tools, chatOptions),
         retryDelay,
         timeoutError,
         onStart: logRequest("stream", providerId, model, messages, tools),
