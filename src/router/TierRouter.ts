@@ -228,13 +228,12 @@ export const make = (options: RouterOptions = {}) =>
             }
             // While other providers remain, one attempt: failing over beats retrying a dead one.
             const last = candidates.indexOf(id) === candidates.length - 1
-            const reads = yield* Resilience.openReads(
-              service,
-              messages,
-              tools,
-              last ? providerOptions : { ...providerOptions, maxAttempts: 1 }
+            // Opened and registered with the attempt's scope in one step, so an interruption
+            // in between cannot leave the answer open.
+            const reads = yield* Effect.acquireRelease(
+              Resilience.openReads(service, messages, tools, last ? providerOptions : { ...providerOptions, maxAttempts: 1 }),
+              (reads, exit) => reads.close(exit)
             )
-            yield* Scope.addFinalizerExit(scope, reads.close)
             return { first: yield* reads.next, reads }
           }).pipe(Scope.extend(scope), Effect.either)
           if (attempt._tag === "Right" && attempt.right !== undefined) {
