@@ -13,9 +13,11 @@
  * while 100 or 1,000 runs all wait on a slow answer, per run.
  *
  * The server lives in this process; every client variant runs in its own child process, so
- * memory figures are that client's alone.
+ * memory figures are that client's alone. Our variants load the package as a user gets it: the
+ * JavaScript `tsc` builds into `dist/` (built first, so the figures are for the current sources),
+ * as the AI SDK's variant loads its published JavaScript.
  *
- * Usage: npx tsx scripts/bench/agent-loop.ts [--quick]
+ * Usage: npm run bench:agent-loop [-- --quick]   (or npx tsx scripts/bench/agent-loop.ts)
  */
 import { execFileSync, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -93,12 +95,12 @@ const addSchema = {
 
 /** The local tool both of our variants offer. */
 const addTool = async () => {
-  const [Effect, Schema, local] = await Promise.all([
+  const [Effect, Schema, LocalTools] = await Promise.all([
     import("effect/Effect"),
     import("effect/Schema"),
-    import("../../src/tools/LocalTools.js")
+    import("effect-agent-kernel/LocalTools")
   ])
-  return local.tool({
+  return LocalTools.tool({
     name: "add",
     description: "Adds a and b.",
     parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
@@ -107,7 +109,7 @@ const addTool = async () => {
 }
 
 const oursClient = async (url: string): Promise<RunOnce> => {
-  const [{ NodeHttpClient }, Effect, Layer, ManagedRuntime, Redacted, Stream, agent, provider, local, toolbox] =
+  const [{ NodeHttpClient }, Effect, Layer, ManagedRuntime, Redacted, Stream, Agent, LocalTools, OpenAiCompatible, Toolbox] =
     await Promise.all([
       import("@effect/platform-node"),
       import("effect/Effect"),
@@ -115,19 +117,19 @@ const oursClient = async (url: string): Promise<RunOnce> => {
       import("effect/ManagedRuntime"),
       import("effect/Redacted"),
       import("effect/Stream"),
-      import("../../src/agent/Agent.js"),
-      import("../../src/providers/OpenAiCompatible.js"),
-      import("../../src/tools/LocalTools.js"),
-      import("../../src/tools/Toolbox.js")
+      import("effect-agent-kernel/Agent"),
+      import("effect-agent-kernel/LocalTools"),
+      import("effect-agent-kernel/OpenAiCompatible"),
+      import("effect-agent-kernel/Toolbox")
     ])
   const add = await addTool()
   const live = Layer.mergeAll(
-    provider.liteLLMProvider({ model: "bench", baseUrl: url, apiKey: Redacted.make("bench") }),
-    toolbox.layer([local.localTools([add])])
+    OpenAiCompatible.liteLLMProvider({ model: "bench", baseUrl: url, apiKey: Redacted.make("bench") }),
+    Toolbox.layer([LocalTools.localTools([add])])
   ).pipe(Layer.provide(NodeHttpClient.layerUndici))
   const runtime = ManagedRuntime.make(live)
   await runtime.runPromise(Effect.void)
-  return () => runtime.runPromise(Stream.runDrain(agent.run({ prompt: "Add the numbers.", maxSteps: 10 })))
+  return () => runtime.runPromise(Stream.runDrain(Agent.run({ prompt: "Add the numbers.", maxSteps: 10 })))
 }
 
 // The same agent with the model chosen by the TierRouter (config in memory, the litellm plugin
@@ -140,15 +142,15 @@ const routedClient = async (url: string): Promise<RunOnce> => {
       import("effect/Layer"),
       import("effect/ManagedRuntime"),
       import("effect/Stream"),
-      import("../../src/agent/Agent.js"),
-      import("../../src/tools/LocalTools.js"),
-      import("../../src/tools/Toolbox.js"),
-      import("../../src/config/ConfigManager.js"),
-      import("../../src/secrets/SecretsManager.js"),
-      import("../../src/plugins/ProviderPlugin.js"),
-      import("../../src/plugins/builtin.js"),
-      import("../../src/router/QueryClassifier.js"),
-      import("../../src/router/TierRouter.js")
+      import("effect-agent-kernel/Agent"),
+      import("effect-agent-kernel/LocalTools"),
+      import("effect-agent-kernel/Toolbox"),
+      import("effect-agent-kernel/ConfigManager"),
+      import("effect-agent-kernel/SecretsManager"),
+      import("effect-agent-kernel/ProviderPlugin"),
+      import("effect-agent-kernel/BuiltinPlugins"),
+      import("effect-agent-kernel/QueryClassifier"),
+      import("effect-agent-kernel/TierRouter")
     ])
   const add = await addTool()
   const base = Layer.mergeAll(
@@ -277,7 +279,15 @@ const runChild = (args: ReadonlyArray<string>): Promise<ChildResult> =>
     })
   })
 
+/** Builds `dist/` from the current sources (`npm run build`), which our variants import. */
+const build = () => {
+  const root = fileURLToPath(new URL("../../", import.meta.url))
+  const tsc = fileURLToPath(new URL("../../node_modules/typescript/bin/tsc", import.meta.url))
+  execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
+}
+
 const main = async () => {
+  build()
   const fast = await OpenAiServer.listen({ script: (request) => answer(request, 0) })
   const slow = await OpenAiServer.listen({ script: (request) => answer(request, 25) })
   // For live memory: answers take a second, so every run has started and none has finished

@@ -10,10 +10,11 @@
  *   call is too short for the timer), with the timer's own cost subtracted;
  * - scaling: the same for one long input (about 4,000 characters of prose and code).
  *
- * Usage: npx tsx scripts/bench/classifier.ts [--quick]
+ * Usage: npm run bench:classifier [-- --quick]   (builds dist/ first: the benchmark loads the
+ * package as a user gets it)
  */
 import * as os from "node:os"
-import { classifyQuery } from "../../src/router/QueryClassifier.js"
+import { classifyQuery } from "effect-agent-kernel/QueryClassifier"
 import { classifierEvalSet } from "../../test/router/classifier-eval.js"
 
 const quick = process.argv.includes("--quick")

@@ -10,7 +10,8 @@
  * Each is warmed up, then run several times interleaved; medians are reported with the ratios
  * (targets: ours ≥ 1.5× the AI SDK's chunks/s and ≥ 0.5× the floor's).
  *
- * Run: `npx tsx scripts/bench/provider-stream.ts [deltas] [iterations]`
+ * Run: `npm run bench:provider-stream [-- deltas iterations]` (builds dist/ first: the benchmark
+ * loads the package as a user gets it)
  */
 import { createOpenAI } from "@ai-sdk/openai"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -21,8 +22,8 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
-import * as Message from "../../src/domain/Message.js"
-import * as OpenAiCompatible from "../../src/providers/OpenAiCompatible.js"
+import * as Message from "effect-agent-kernel/Message"
+import * as OpenAiCompatible from "effect-agent-kernel/OpenAiCompatible"
 import * as OpenAiServer from "../../test/peers/OpenAiServer.js"
 
 const deltas = Number(process.argv[2] ?? 100_000)

@@ -1,5 +1,6 @@
 /**
- * Tool benchmarks, in one run (`npx tsx scripts/bench/tools.ts`):
+ * Tool benchmarks, in one run (`npm run bench:tools`, which builds dist/ first: the benchmark
+ * loads the package as a user gets it):
  *
  * (a) `tools/call` latency of server-everything's `echo` over Streamable HTTP on 127.0.0.1,
  *     through `McpToolProvider` and through the raw SDK `Client` on the same server, measured in
@@ -19,11 +20,11 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as ExecutionContext from "../../src/domain/ExecutionContext.js"
-import type { ToolCall } from "../../src/domain/Message.js"
-import { localTools, tool } from "../../src/tools/LocalTools.js"
-import * as McpTools from "../../src/tools/McpTools.js"
-import * as Toolbox from "../../src/tools/Toolbox.js"
+import * as ExecutionContext from "effect-agent-kernel/ExecutionContext"
+import type { ToolCall } from "effect-agent-kernel/Message"
+import { localTools, tool } from "effect-agent-kernel/LocalTools"
+import * as McpTools from "effect-agent-kernel/McpTools"
+import * as Toolbox from "effect-agent-kernel/Toolbox"
 import { everythingHttp } from "../../test/peers/McpServers.js"
 
 const flag = (name: string, fallback: number): number => {
