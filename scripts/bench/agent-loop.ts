@@ -6,7 +6,7 @@
  *   (b) `Agent.run` (ours),
  *   (c) the Vercel AI SDK's `generateText` with the same tool and a five-step stop condition,
  *   (d) `Agent.run` with the model chosen by the `TierRouter` (what `scripts/chat.ts` runs).
- * Time per step is measured after a few seconds of warm-up (steady state), as the median of three
+ * Time per step is measured after a few seconds of warm-up (steady state), as the median of five
  * rounds in which the variants take turns, each in a fresh process. Then scaling: 1, 10, 100 and 1,000 concurrent runs (the server delays each answer a
  * little so runs overlap) — runs per second and peak RSS for ours and the AI SDK. Peak RSS also
  * counts garbage not yet collected, so last comes live memory: the heap after a full collection
@@ -220,7 +220,7 @@ const child = async (variant: Variant, mode: Mode, url: string, concurrency: num
     // first few hundred runs of each are up to twice as slow, ours and the AI SDK's alike).
     const warmUntil = performance.now() + (quick ? 1_500 : 4_000)
     while (performance.now() < warmUntil) await runOnce()
-    const iterations = quick ? 50 : 150
+    const iterations = quick ? 50 : 300
     const start = performance.now()
     for (let i = 0; i < iterations; i++) await runOnce()
     const elapsed = performance.now() - start
@@ -300,10 +300,12 @@ const main = async () => {
     } catch {
       // nproc is informational only
     }
-    // Three rounds, the variants taking turns, each in a fresh process; the median round counts.
-    // On a shared 2-core machine one long block per variant drifts with whatever else runs.
+    // Five rounds (three with --quick), the variants taking turns, each in a fresh process; the
+    // median round counts. On a shared 2-core machine one long block per variant drifts with
+    // whatever else runs.
+    const roundCount = quick ? 3 : 5
     const rounds: Record<Variant, Array<number>> = { floor: [], ours: [], routed: [], aisdk: [] }
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < roundCount; round++) {
       for (const variant of ["floor", "ours", "routed", "aisdk"] as const) {
         rounds[variant].push((await runChild([variant, "latency", fast.url, "1"])).usPerStep!)
       }
@@ -315,7 +317,7 @@ const main = async () => {
       routed: median(rounds.routed),
       aisdk: median(rounds.aisdk)
     }
-    console.log("\n== time per step (sequential runs after warm-up, server answers at once; median of 3 rounds)")
+    console.log(`\n== time per step (sequential runs after warm-up, server answers at once; median of ${roundCount} rounds)`)
     for (const variant of ["floor", "ours", "routed", "aisdk"] as const) {
       console.log(`rounds ${variant.padEnd(6)} ${rounds[variant].map((x) => x.toFixed(0).padStart(6)).join(" ")} µs/step`)
     }

@@ -23,6 +23,7 @@ import * as LanguageModel from "../providers/LanguageModel.js"
 import { Toolbox } from "../tools/Toolbox.js"
 import type * as ToolboxNs from "../tools/Toolbox.js"
 import { toolCompleteEvent, toolError, toolErrorEvent, type ToolResult } from "../tools/ToolProvider.js"
+import { withSpan } from "../internal/tracing.js"
 import * as ConversationStore from "./ConversationStore.js"
 import { eventStream } from "./internal/eventStream.js"
 import {
@@ -156,7 +157,7 @@ export const run = (input: RunInput): Stream.Stream<AgentEvent, AgentError, Lang
       const state: State = { context, messages, step: 0, usage: {}, failures: new Map() }
       const outcome = yield* runSteps(state, settingsOf(input, "wait"), deps)
       if (outcome._tag === "Completed") yield* complete(state, deps, outcome.content)
-    }).pipe(Effect.withSpan("Agent.run", { captureStackTrace: false }))
+    }).pipe(withSpan("Agent.run", { captureStackTrace: false }))
   )
 
 /** A conversational agent made by `make`. @since 0.1.0 */
@@ -270,7 +271,7 @@ export const make = (options: {
               failures: new Map()
             }
             yield* proceed(state, settingsOf(input, "pause"), deps)
-          }).pipe(Effect.withSpan("Agent.run", { captureStackTrace: false, attributes: { agent: options.name } }))
+          }).pipe(withSpan("Agent.run", { captureStackTrace: false, attributes: { agent: options.name } }))
         ),
       resume: (contextId, input, runOptions = {}) =>
         eventStream((emitters) =>
@@ -322,7 +323,7 @@ export const make = (options: {
             yield* emitStatus(deps, context, "working")
             appendResults(state.messages, step.toolCalls, results)
             yield* proceed(state, settingsOf({ maxSteps: step.maxSteps, ...runOptions }, "pause"), deps)
-          }).pipe(Effect.withSpan("Agent.resume", { captureStackTrace: false, attributes: { agent: options.name } }))
+          }).pipe(withSpan("Agent.resume", { captureStackTrace: false, attributes: { agent: options.name } }))
         ),
       history: (contextId) =>
         Effect.map(store.load(contextId), Option.match({ onNone: () => [], onSome: (conversation) => conversation.messages }))

@@ -36,6 +36,7 @@ import { SecretsManager } from "../secrets/SecretsManager.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as RateLimiter from "./RateLimiter.js"
 import { type OpenPull, type Reads, type ResilienceOptions, withPullSource, withResilience } from "./Resilience.js"
+import { recording } from "../internal/tracing.js"
 import * as Errors from "./internal/openaiErrors.js"
 import { BodyReader, nodeBody } from "./internal/openaiBody.js"
 import { decodeChannel, decodeNext, nextChannel } from "./internal/openaiStream.js"
@@ -160,7 +161,7 @@ export const makeRaw = (
     // left out; with a real tracer (OpenTelemetry, say) they are kept.
     const execute = (request: HttpClientRequest.HttpClientRequest) =>
       Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) =>
-        fiber.currentTracer === builtInTracer
+        !recording(fiber)
           ? Effect.withTracerEnabled(client.execute(request), false)
           : client.execute(request)
       )
@@ -411,9 +412,6 @@ const keyFromEnv = (envVar: string): Effect.Effect<Option.Option<Redacted.Redact
     return Effect.succeed(key)
   })
 }
-
-/** The tracer every fiber has unless a real one is provided: its spans go nowhere. */
-const builtInTracer = Effect.runSync(Effect.tracer)
 
 /** The server root without a trailing `/v1`, or `undefined` when the URL is unusable. */
 const rootUrl = (baseUrl: string): string | undefined => {

@@ -29,6 +29,7 @@ import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { ProviderError } from "../domain/Errors.js"
 import type { ChatChunk, LLMResponse, Message, ToolDefinition, Usage } from "../domain/Message.js"
+import { recording, withSpan } from "../internal/tracing.js"
 import type * as LanguageModel from "./LanguageModel.js"
 import * as RateLimiter from "./RateLimiter.js"
 
@@ -180,7 +181,7 @@ export const withResilience = (
         }
         yield* Effect.sleep(delay.value)
       }
-    }).pipe(Effect.withSpan("LanguageModel.chat", {
+    }).pipe(withSpan("LanguageModel.chat", {
       attributes: spanAttributes(providerId, model, messages),
       captureStackTrace: false
     }))
@@ -491,19 +492,19 @@ const resilientReads = (options: {
   // Starts an attempt: a permit first, when there is a limiter, then the first read.
   const begin: Next = Effect.matchEffect(takePermit, { onFailure: failed, onSuccess: () => next })
 
-  const start = Effect.flatMap(
-    Effect.makeSpan("LanguageModel.stream", options.span),
-    (made) =>
-      Effect.withFiberRuntime<Chunk.Chunk<ChatChunk> | undefined, LanguageModel.ModelError>((fiber) => {
-        span = made
-        context = Context.add(fiber.currentContext, Tracer.ParentSpan, made)
-        clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-        live = Object.getPrototypeOf(clock) === liveClock
-        attempt = 1
-        deadline = clock.unsafeCurrentTimeMillis() + policy.requestMs
-        return Effect.mapInputContext(Effect.zipRight(options.onStart, begin), (_: Context.Context<never>) => context!)
-      })
-  )
+  // The request's span is made only for a tracer that records it (see `internal/tracing.ts`).
+  const start = Effect.withFiberRuntime<Chunk.Chunk<ChatChunk> | undefined, LanguageModel.ModelError>((fiber) => {
+    clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    live = Object.getPrototypeOf(clock) === liveClock
+    attempt = 1
+    deadline = clock.unsafeCurrentTimeMillis() + policy.requestMs
+    if (!recording(fiber)) return Effect.zipRight(options.onStart, begin)
+    return Effect.flatMap(Effect.makeSpan("LanguageModel.stream", options.span), (made) => {
+      span = made
+      context = Context.add(fiber.currentContext, Tracer.ParentSpan, made)
+      return Effect.mapInputContext(Effect.zipRight(options.onStart, begin), (_: Context.Context<never>) => context!)
+    })
+  })
 
   const endSpan = (exit: Exit.Exit<unknown, unknown>) =>
     Effect.withFiberRuntime<void>((fiber) => {
@@ -534,7 +535,7 @@ const resilientReads = (options: {
   let started = false
   return {
     next: Effect.suspend(() => {
-      if (started) return nextInSpan
+      if (started) return context === undefined ? next : nextInSpan
       started = true
       return start
     }),

@@ -33,6 +33,7 @@ import { type ConfigChange, ConfigManager } from "../config/ConfigManager.js"
 import { type ProviderError, RoutingError } from "../domain/Errors.js"
 import type { ChatChunk, Message, QueryTier, RouteAttempt, ToolDefinition } from "../domain/Message.js"
 import { PluginRegistry } from "../plugins/ProviderPlugin.js"
+import { makeSpan } from "../internal/tracing.js"
 import * as LanguageModel from "../providers/LanguageModel.js"
 import * as Resilience from "../providers/Resilience.js"
 import { SecretsManager } from "../secrets/SecretsManager.js"
@@ -327,17 +328,22 @@ export const make = (options: RouterOptions = {}) =>
       }
     }
 
-    // One routed answer as reads, in a span of its own that ends when the reads are closed.
+    // One routed answer as reads, in a span of its own that ends when the reads are closed (made
+    // only for a tracer that records it, see `internal/tracing.ts`).
     const openRoute: Resilience.OpenPull = (messages, tools, chatOptions = {}) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(Effect.makeSpan("TierRouter.stream", { captureStackTrace: false }), (span) => {
+        Effect.flatMap(makeSpan("TierRouter.stream", { captureStackTrace: false }), (span) => {
           const end = (exit: Exit.Exit<unknown, unknown>) =>
-            Effect.flatMap(Clock.currentTimeNanos, (at) => Effect.sync(() => span.end(at, exit)))
+            Effect.flatMap(Clock.currentTimeNanos, (at) => Effect.sync(() => span!.end(at, exit)))
           return Effect.flatMap(Scope.make(), (outer) =>
             Effect.zipRight(
-              Scope.addFinalizerExit(outer, end),
+              span === undefined ? Effect.void : Scope.addFinalizerExit(outer, end),
               Effect.onError(
-                restore(Effect.withParentSpan(select(outer, messages, tools, chatOptions), span)),
+                restore(
+                  span === undefined
+                    ? select(outer, messages, tools, chatOptions)
+                    : Effect.withParentSpan(select(outer, messages, tools, chatOptions), span)
+                ),
                 (cause) => Scope.close(outer, Exit.failCause(cause))
               )
             ))

@@ -35,6 +35,7 @@ import {
 } from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
+import { recording, withSpan } from "../internal/tracing.js"
 import type { Reads, RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
 import { readsToStream, toolError, withRunner } from "./ToolProvider.js"
 
@@ -340,9 +341,10 @@ class Run implements Reads {
       !(this.launched < this.calls.length && this.running < this.options.concurrency && this.failure === undefined)
   }
 
-  private readonly init: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined, ToolError> = Effect.suspend(() => {
+  // The run's span is made only for a tracer that records it (see `internal/tracing.ts`).
+  private readonly init: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined, ToolError> = Effect.withFiberRuntime((fiber) => {
     const span = this.options.span
-    const opened = span === undefined
+    const opened = span === undefined || !recording(fiber)
       ? Effect.void
       : Effect.flatMap(
         Effect.makeSpan(span.name, { captureStackTrace: false, attributes: span.attributes }),
@@ -448,8 +450,9 @@ class Run implements Reads {
     const handled = call.argumentsError === undefined
       ? localTool.invoke(call.arguments, { context, call, progress }).pipe(
         Effect.catchAllCause((cause) => toToolError(localTool.name, call, cause, secrets)),
-        // Capturing a stack trace per span is costly on this hot path; the attributes identify the call.
-        Effect.withSpan("LocalTools.call", {
+        // Capturing a stack trace per span is costly on this hot path; the attributes identify the
+        // call. Made only for a tracer that records it (see `internal/tracing.ts`).
+        withSpan("LocalTools.call", {
           captureStackTrace: false,
           attributes: { "tool.name": call.name, "tool.call_id": call.id, "agent.context_id": context.contextId }
         })

@@ -19,6 +19,7 @@ import { ToolError } from "../domain/Errors.js"
 import type { ToolEvent } from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
+import { recording } from "../internal/tracing.js"
 import type { Reads, Runner, ToolProvider } from "./ToolProvider.js"
 import { isTerminal, readsToStream, runnerOf, runReads, toolError, toolErrorEvent } from "./ToolProvider.js"
 
@@ -423,15 +424,23 @@ const settle = (
 /**
  * Runs a channel in a `Toolbox.execute` span (ended when the channel ends) with the given
  * services added: `Stream.withSpan` and `Stream.provideSomeContext` in one stage, without the
- * scope `Stream.withSpan` opens.
+ * scope `Stream.withSpan` opens. The span is made only for a tracer that records it (see
+ * `internal/tracing.ts`).
  */
 const inSpan = <A>(
   channel: Channel.Channel<A, unknown, never, unknown, unknown, unknown>,
   attributes: Record<string, unknown>,
   services: Context.Context<never> | undefined
 ): Channel.Channel<A, unknown, never, unknown, unknown, unknown> =>
-  Channel.unwrap(
-    Effect.flatMap(
+  Channel.unwrap(Effect.withFiberRuntime((fiber) => {
+    if (!recording(fiber)) {
+      return Effect.succeed(
+        services === undefined
+          ? channel
+          : Channel.mapInputContext(channel, (outer: Context.Context<never>) => Context.merge(outer, services))
+      )
+    }
+    return Effect.flatMap(
       Effect.makeSpan("Toolbox.execute", { captureStackTrace: false, attributes }),
       (span) =>
         Effect.map(FiberRef.get(FiberRef.currentTracerTimingEnabled), (timing) =>
@@ -444,7 +453,7 @@ const inSpan = <A>(
               )
           ))
     )
-  )
+  }))
 
 const defectMessage = (defect: unknown): string =>
   defect instanceof Error ? defect.message : typeof defect === "string" ? defect : String(defect)

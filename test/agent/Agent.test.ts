@@ -30,6 +30,7 @@ import {
   type ToolProvider,
   toolStartEvent
 } from "../../src/tools/ToolProvider.js"
+import { recordingTracer } from "../fixtures/recordingTracer.js"
 import { trackedWork } from "../fixtures/trackedWork.js"
 
 type Handler = (args: Record<string, unknown>, context: ExecutionContext) => Effect.Effect<unknown, string>
@@ -108,6 +109,45 @@ describe("Agent.run", () => {
       const ids = new Set(events.map((event) => `${event.contextId}/${event.taskId}`))
       expect(ids.size).toBe(1)
     }).pipe(Effect.provide(Layer.merge(TestModel.layer([{ text: "Hello there" }]), toolboxLayer({})))))
+
+  it.effect("traces a run for a tracer that records spans: Agent.run, then one Agent.step per model call", () => {
+    const { spans, tracer } = recordingTracer()
+    return Effect.gen(function*() {
+      yield* collect(Agent.run({ prompt: "go" }))
+      const run = spans.find((span) => span.name === "Agent.run")!
+      const steps = spans.filter((span) => span.name === "Agent.step")
+      expect(steps.map((span) => Object.fromEntries(span.attributes))).toEqual([{ step: 1, tools: 1 }, { step: 2, tools: 1 }])
+      for (const step of steps) {
+        expect(step.parent._tag === "Some" && step.parent.value).toBe(run)
+        expect(step.status._tag).toBe("Ended")
+      }
+      expect(run.status._tag).toBe("Ended")
+    }).pipe(
+      Effect.provide(Layer.merge(
+        TestModel.layer([{ toolCalls: [{ name: "echo", arguments: { text: "a" } }] }, { text: "done" }]),
+        toolboxLayer({ echo })
+      )),
+      Effect.withTracer(tracer)
+    )
+  })
+
+  it.effect("makes no spans under Effect's built-in tracer, which records nothing", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const spanName: Handler = () =>
+        Effect.map(Effect.option(Effect.currentSpan), (span) => {
+          seen.push(Option.match(span, { onNone: () => "none", onSome: (current) => current.name }))
+          return "ok"
+        })
+      yield* collect(Agent.run({ prompt: "go" })).pipe(
+        Effect.provide(Layer.merge(
+          TestModel.layer([{ toolCalls: [{ name: "span_name", arguments: {} }] }, { text: "done" }]),
+          toolboxLayer({ span_name: spanName })
+        )),
+        Effect.withSpan("caller")
+      )
+      expect(seen).toEqual(["caller"])
+    }))
 
   it.effect("executes tool calls and feeds the results back in call order", () => {
     const model = TestModel.make([

@@ -16,7 +16,6 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
 import { Readable } from "node:stream"
 import type { ProviderError } from "../../src/domain/Errors.js"
 import * as Message from "../../src/domain/Message.js"
@@ -27,6 +26,7 @@ import { SseEvents } from "../../src/providers/internal/sseEvents.js"
 import * as OpenAiCompatible from "../../src/providers/OpenAiCompatible.js"
 import * as Resilience from "../../src/providers/Resilience.js"
 import * as SecretsManager from "../../src/secrets/SecretsManager.js"
+import { recordingTracer } from "../fixtures/recordingTracer.js"
 import * as OpenAiServer from "../peers/OpenAiServer.js"
 
 const KEY = "sk-test-0123456789abcdef"
@@ -768,16 +768,7 @@ describe("OpenAiCompatible", () => {
     it.effect("with a tracer provided, the HTTP request is a span under LanguageModel.stream and carries its trace", () =>
       run(Effect.gen(function*() {
         const server = yield* OpenAiServer.start({ script: [OpenAiServer.sse(OpenAiServer.textChunks(["hi"]))] })
-        const builtIn = yield* Effect.tracer
-        const spans: Array<Tracer.Span> = []
-        const recording = Tracer.make({
-          span: (...args) => {
-            const span = builtIn.span(...args)
-            spans.push(span)
-            return span
-          },
-          context: builtIn.context
-        })
+        const { spans, tracer: recording } = recordingTracer()
         const model = yield* provider(server)
         yield* LanguageModel.collect(model.stream([Message.user("x")])).pipe(Effect.withTracer(recording))
         const stream = spans.find((span) => span.name === "LanguageModel.stream")!

@@ -18,6 +18,7 @@ import type { ChatChunk } from "../../src/domain/Message.js"
 import * as LanguageModel from "../../src/providers/LanguageModel.js"
 import * as RateLimiter from "../../src/providers/RateLimiter.js"
 import { runForEachChunk, withResilience } from "../../src/providers/Resilience.js"
+import { withRecordingTracer } from "../fixtures/recordingTracer.js"
 
 type Attempt = () => Stream.Stream<ChatChunk, ProviderError>
 
@@ -248,7 +249,8 @@ describe("Resilience", () => {
       yield* Stream.runDrain(resilient.stream(conversation)).pipe(
         Effect.zipRight(resilient.chat(conversation)),
         Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
-        Logger.withMinimumLogLevel(LogLevel.Debug)
+        Logger.withMinimumLogLevel(LogLevel.Debug),
+        withRecordingTracer
       )
       expect(streamSpan!.name).toBe("LanguageModel.stream")
       expect(Object.fromEntries(streamSpan!.attributes)).toMatchObject({
@@ -287,7 +289,7 @@ describe("Resilience", () => {
               return Stream.make(text("ok"), finish)
             }))
         )
-        const fiber = yield* Effect.fork(each(withResilience(model.service, { model: "m-2" })))
+        const fiber = yield* Effect.fork(withRecordingTracer(each(withResilience(model.service, { model: "m-2" }))))
         yield* TestClock.adjust("1 second")
         expect(yield* Fiber.join(fiber)).toEqual([text("ok"), finish])
         expect(model.calls()).toBe(2)

@@ -9,7 +9,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
+import type * as Tracer from "effect/Tracer"
 import { ConfigError, ToolError } from "../../src/domain/Errors.js"
 import type { ToolEvent } from "../../src/domain/Events.js"
 import * as ExecutionContext from "../../src/domain/ExecutionContext.js"
@@ -17,6 +17,7 @@ import type { ToolCall } from "../../src/domain/Message.js"
 import { anonymous, identities } from "../../src/tools/internal/mcpIdentity.js"
 import * as McpTools from "../../src/tools/McpTools.js"
 import * as Toolbox from "../../src/tools/Toolbox.js"
+import { recordingTracer } from "../fixtures/recordingTracer.js"
 import {
   everythingHttp,
   everythingStdio,
@@ -465,16 +466,7 @@ describe("an SDK Server in the test (Streamable HTTP on 127.0.0.1)", () => {
       const peer = yield* testServer()
       const provider = yield* McpTools.make({ serverId: "peer", serverUrl: peer.url })
       const toolbox = yield* Toolbox.make([provider])
-      const native = yield* Effect.tracer
-      const spans: Array<Tracer.Span> = []
-      const recording = Tracer.make({
-        span: (...args) => {
-          const span = native.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: native.context
-      })
+      const { spans, tracer: recording } = recordingTracer()
       const collect = (call: ToolCall) =>
         Stream.runCollect(toolbox.execute(call, context)).pipe(
           Effect.map((chunk) => Array.from(chunk)),

@@ -17,6 +17,7 @@ import type { ToolCall, ToolDefinition } from "../../src/domain/Message.js"
 import { localTools, tool } from "../../src/tools/LocalTools.js"
 import * as Toolbox from "../../src/tools/Toolbox.js"
 import { trackedWork } from "../fixtures/trackedWork.js"
+import { withRecordingTracer } from "../fixtures/recordingTracer.js"
 import type { ToolProvider } from "../../src/tools/ToolProvider.js"
 import { toolCompleteEvent, toolError, toolInputRequiredEvent, toolStartEvent } from "../../src/tools/ToolProvider.js"
 
@@ -146,6 +147,13 @@ describe("Toolbox.make", () => {
       const toolbox = yield* Effect.withSpan(Toolbox.make([localTools([spanPath])]), "build")
       const events = yield* Effect.withSpan(run(toolbox, callOf("span_path")), "caller")
       expect(events.at(-1)).toMatchObject({ result: ["LocalTools.call", "Toolbox.execute", "caller"] })
+    }).pipe(withRecordingTracer))
+
+  it.effect("makes no per-call spans under Effect's built-in tracer, which records nothing", () =>
+    Effect.gen(function*() {
+      const toolbox = yield* Effect.withSpan(Toolbox.make([localTools([spanPath])]), "build")
+      const events = yield* Effect.withSpan(run(toolbox, callOf("span_path")), "caller")
+      expect(events.at(-1)).toMatchObject({ result: ["caller"] })
     }))
 
   it("refuses a concurrency below 1", () => {
@@ -343,7 +351,7 @@ describe("Toolbox with local tools", () => {
       ])
       expect(terminal[0]).toMatchObject({ result: ["LocalTools.call", "Toolbox.execute", "caller"] })
       expect(terminal[2]).toMatchObject({ reason: "Timeout", toolName: "nap" })
-    }))
+    }).pipe(withRecordingTracer))
 
   it.effect("reports a handler that interrupts itself as an ExecutionFailed tool-error", () =>
     Effect.gen(function*() {

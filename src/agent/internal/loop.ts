@@ -31,6 +31,7 @@ import {
   type Usage,
   toolResult
 } from "../../domain/Message.js"
+import { withSpan } from "../../internal/tracing.js"
 import type * as LanguageModel from "../../providers/LanguageModel.js"
 import * as Resilience from "../../providers/Resilience.js"
 import * as Toolbox from "../../tools/Toolbox.js"
@@ -403,7 +404,7 @@ export const runSteps = (
       const final = state.step >= settings.maxSteps
       const offered = final ? [] : tools
       const result = yield* callModel(state, settings, deps, offered, settings.tier).pipe(
-        Effect.withSpan("Agent.step", {
+        withSpan("Agent.step", {
           captureStackTrace: false,
           attributes: { step: state.step + 1, tools: offered.length }
         }),
