@@ -32,6 +32,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Os from "node:os"
 import { SecretsError } from "../domain/Errors.js"
+import { withSpan } from "../internal/tracing.js"
 import { type Backend, memoryBackend } from "./internal/backend.js"
 import { makeFileBackend } from "./internal/fileStore.js"
 import * as Keys from "./internal/keys.js"
@@ -175,12 +176,11 @@ const fromBackend = (
   Effect.gen(function*() {
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<SecretChange>(), PubSub.shutdown)
 
-    const retrieve = Effect.fn("SecretsManager.retrieve")(function*(key: string) {
-      yield* Effect.annotateCurrentSpan("key", key)
-      yield* Keys.validateKey(key)
-      const entries = yield* backend.entries
-      return Option.fromNullable(entries.get(key))
-    })
+    // Reads run on every model request (the provider's key): their spans are made only for a
+    // tracer that records them (see `internal/tracing.ts`); writes keep theirs.
+    const retrieve = (key: string): Effect.Effect<Option.Option<Redacted.Redacted<string>>, SecretsError> =>
+      Effect.flatMap(Keys.validateKey(key), () => Effect.map(backend.entries, (entries) => Option.fromNullable(entries.get(key))))
+        .pipe(withSpan("SecretsManager.retrieve", { captureStackTrace: false, attributes: { key } }))
 
     const store = Effect.fn("SecretsManager.store")(function*(key: string, value: string | Redacted.Redacted<string>) {
       yield* Effect.annotateCurrentSpan("key", key)
@@ -209,13 +209,14 @@ const fromBackend = (
       return Keys.filterKeys(entries.keys(), glob)
     })
 
-    const resolveProviderKey = Effect.fn("SecretsManager.resolveProviderKey")(function*(providerId: string) {
-      yield* Effect.annotateCurrentSpan("providerId", providerId)
-      yield* Keys.validateProviderId(providerId)
-      const stored = yield* retrieve(buildProviderKeyName(providerId))
-      if (Option.isSome(stored) || options.envFallback === false) return stored
-      return yield* readEnv(providerEnvVar(providerId))
-    })
+    const resolveProviderKey = (providerId: string): Effect.Effect<Option.Option<Redacted.Redacted<string>>, SecretsError> =>
+      Effect.flatMap(Keys.validateProviderId(providerId), () =>
+        Effect.flatMap(retrieve(buildProviderKeyName(providerId)), (stored) =>
+          Option.isSome(stored) || options.envFallback === false
+            ? Effect.succeed(stored)
+            : readEnv(providerEnvVar(providerId)))).pipe(
+          withSpan("SecretsManager.resolveProviderKey", { captureStackTrace: false, attributes: { providerId } })
+        )
 
     return {
       store,
@@ -330,20 +331,17 @@ const readOnly = (key: string): SecretsError =>
  * @since 0.1.0
  */
 export const makeEnv: Effect.Effect<Service> = Effect.sync(() => {
-  const retrieve = Effect.fn("SecretsManager.retrieve")(function*(key: string) {
-    yield* Effect.annotateCurrentSpan("key", key)
-    yield* Keys.validateKey(key)
-    return yield* readEnv(envVarForKey(key))
-  })
+  const retrieve = (key: string): Effect.Effect<Option.Option<Redacted.Redacted<string>>, SecretsError> =>
+    Effect.flatMap(Keys.validateKey(key), () => readEnv(envVarForKey(key)))
+      .pipe(withSpan("SecretsManager.retrieve", { captureStackTrace: false, attributes: { key } }))
   const list = Effect.fn("SecretsManager.list")(function*(glob?: string) {
     const keys = Object.keys(providerEnvVars).map(buildProviderKeyName)
     const present = yield* Effect.filter(keys, (key) => Effect.map(retrieve(key), Option.isSome))
     return Keys.filterKeys(present, glob)
   })
-  const resolveProviderKey = Effect.fn("SecretsManager.resolveProviderKey")(function*(providerId: string) {
-    yield* Keys.validateProviderId(providerId)
-    return yield* retrieve(buildProviderKeyName(providerId))
-  })
+  const resolveProviderKey = (providerId: string): Effect.Effect<Option.Option<Redacted.Redacted<string>>, SecretsError> =>
+    Effect.flatMap(Keys.validateProviderId(providerId), () => retrieve(buildProviderKeyName(providerId)))
+      .pipe(withSpan("SecretsManager.resolveProviderKey", { captureStackTrace: false, attributes: { providerId } }))
   return {
     store: (key) => Effect.fail(readOnly(key)),
     retrieve,

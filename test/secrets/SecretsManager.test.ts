@@ -11,6 +11,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { SecretsError } from "../../src/domain/Errors.js"
 import * as SecretsManager from "../../src/secrets/SecretsManager.js"
+import { recordingTracer } from "../fixtures/recordingTracer.js"
 
 /** Runs with NodeContext and an environment that holds exactly `env` (never the machine's). */
 const withEnv = (env: Record<string, string> = {}) => <A, E, R>(
@@ -135,6 +136,19 @@ describe("SecretsManager.resolveProviderKey", () => {
       expect(value(yield* secrets.resolveProviderKey("my-llm"))).toEqual(Option.some("sk-env-custom"))
       expect(yield* secrets.resolveProviderKey("anthropic")).toEqual(Option.none())
       expect(yield* secrets.resolveProviderKey("groq")).toEqual(Option.none())
+    }).pipe(Effect.scoped, withEnv(env)))
+
+  it.effect("is traced for a tracer that records spans, with the provider and the key but never the value", () =>
+    Effect.gen(function*() {
+      const secrets = yield* SecretsManager.makeMemory({ initial: { "provider.openai.apiKey": "sk-stored" } })
+      const { spans, tracer } = recordingTracer()
+      expect(value(yield* Effect.withTracer(secrets.resolveProviderKey("openai"), tracer))).toEqual(Option.some("sk-stored"))
+      expect(spans.map((span) => [span.name, Object.fromEntries(span.attributes)])).toEqual([
+        ["SecretsManager.resolveProviderKey", { providerId: "openai" }],
+        ["SecretsManager.retrieve", { key: "provider.openai.apiKey" }]
+      ])
+      expect(spans[1]!.parent._tag === "Some" && spans[1]!.parent.value).toBe(spans[0])
+      expect(JSON.stringify(spans.map((span) => [...span.attributes]))).not.toContain("sk-stored")
     }).pipe(Effect.scoped, withEnv(env)))
 
   it.effect("does not read the environment when the fallback is off", () =>
