@@ -36,7 +36,8 @@ describe("package", () => {
     expect(pkg.exports).toEqual(expected)
     for (const entry of Object.values(pkg.exports)) expect(existsSync(`${root}/${entry["effect-agent-kernel-source"]}`)).toBe(true)
     // `npm ci` / `npm install` build dist/ through `prepare`.
-    expect(pkg.scripts.prepare).toContain("tsconfig.build.json")
+    expect(pkg.scripts.prepare).toBe("npm run build")
+    expect(pkg.scripts.build).toBe("tsc -p tsconfig.build.json")
   })
 
   it("builds to JavaScript that plain node imports and runs, through the main entry and a module entry", async () => {
