@@ -5,12 +5,14 @@
  *   (a) a floor: plain `fetch` making the same streaming HTTP exchanges, parsing only what it must,
  *   (b) `Agent.run` (ours),
  *   (c) the Vercel AI SDK's `generateText` with the same tool and a five-step stop condition,
- *   (d) `Agent.run` with the model chosen by the `TierRouter` (what `scripts/chat.ts` runs).
+ *   (d) `Agent.run` with the model chosen by the `TierRouter` (what `scripts/chat.ts` runs),
+ *   (e) our stack's floor: the same exchanges as (a) through the platform's `HttpClient` inside an
+ *       Effect `Stream` run by `Stream.runDrain` (no kernel code): what the kernel cannot go below.
  * Time per step is measured after a few seconds of warm-up (steady state), as the median of five
  * rounds in which the variants take turns, each in a fresh process. Then scaling: 1, 10, 100 and 1,000 concurrent runs (the server delays each answer a
  * little so runs overlap) — runs per second and peak RSS for ours and the AI SDK. Peak RSS also
  * counts garbage not yet collected, so last comes live memory: the heap after a full collection
- * while 100 or 1,000 runs all wait on a slow answer, per run.
+ * while 100 or 1,000 runs all wait on a slow answer, per run (ours, the AI SDK's and our stack's floor).
  *
  * The server lives in this process; every client variant runs in its own child process, so
  * memory figures are that client's alone. Our variants load the package as a user gets it: the
@@ -28,7 +30,7 @@ const quick = process.argv.includes("--quick")
 const toolSteps = 4
 const steps = toolSteps + 1
 
-type Variant = "floor" | "ours" | "routed" | "aisdk"
+type Variant = "floor" | "effectFloor" | "ours" | "routed" | "aisdk"
 
 // ---------------------------------------------------------------- server
 
@@ -52,38 +54,83 @@ const answer = (request: OpenAiServer.RecordedRequest, delayMs: number): OpenAiS
 
 type RunOnce = () => Promise<void>
 
+const floorTools = () => [{ type: "function", function: { name: "add", description: "Adds a and b.", parameters: addSchema } }]
+const floorBody = (messages: ReadonlyArray<Record<string, unknown>>) =>
+  JSON.stringify({ model: "bench", messages, tools: floorTools(), stream: true, stream_options: { include_usage: true } })
+
+/**
+ * One exchange of the floors: reads a streamed answer, parsing only what it must, and appends
+ * the assistant's tool calls and their results to `messages`; `false` when the model is done.
+ */
+const floorStep = (messages: Array<Record<string, unknown>>, text: string): boolean => {
+  let content = ""
+  const calls: Array<{ id: string; name: string; args: string }> = []
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("data: ") || line === "data: [DONE]") continue
+    const delta = JSON.parse(line.slice(6)).choices?.[0]?.delta
+    if (delta?.content) content += delta.content
+    for (const fragment of delta?.tool_calls ?? []) {
+      const call = calls[fragment.index] ??= { id: fragment.id, name: fragment.function.name, args: "" }
+      call.args += fragment.function?.arguments ?? ""
+    }
+  }
+  if (calls.length === 0) return false
+  messages.push({
+    role: "assistant",
+    content: content || null,
+    tool_calls: calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.args } }))
+  })
+  for (const call of calls) {
+    const { a, b } = JSON.parse(call.args)
+    messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify({ sum: a + b }) })
+  }
+  return true
+}
+
 const floorClient = (url: string): RunOnce => async () => {
   const messages: Array<Record<string, unknown>> = [{ role: "user", content: "Add the numbers." }]
-  const tools = [{ type: "function", function: { name: "add", description: "Adds a and b.", parameters: addSchema } }]
   for (let step = 0; step < 10; step++) {
     const response = await fetch(`${url}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: "Bearer bench" },
-      body: JSON.stringify({ model: "bench", messages, tools, stream: true, stream_options: { include_usage: true } })
+      body: floorBody(messages)
     })
-    const text = await response.text()
-    let content = ""
-    const calls: Array<{ id: string; name: string; args: string }> = []
-    for (const line of text.split("\n")) {
-      if (!line.startsWith("data: ") || line === "data: [DONE]") continue
-      const delta = JSON.parse(line.slice(6)).choices?.[0]?.delta
-      if (delta?.content) content += delta.content
-      for (const fragment of delta?.tool_calls ?? []) {
-        const call = calls[fragment.index] ??= { id: fragment.id, name: fragment.function.name, args: "" }
-        call.args += fragment.function?.arguments ?? ""
-      }
-    }
-    if (calls.length === 0) return
-    messages.push({
-      role: "assistant",
-      content: content || null,
-      tool_calls: calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.args } }))
-    })
-    for (const call of calls) {
-      const { a, b } = JSON.parse(call.args)
-      messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify({ sum: a + b }) })
-    }
+    if (!floorStep(messages, await response.text())) return
   }
+}
+
+/**
+ * The floor of our stack, without any kernel code: the same exchanges as the fetch floor, made
+ * by the platform's `HttpClient` (`NodeHttpClient.layerUndici`, what the kernel's providers use)
+ * inside an Effect `Stream` (one element per exchange) run by `Stream.runDrain`, as `Agent.run`'s
+ * stream is. DESIGN.md names both (the platform client; a run as a `Stream`), so what this costs,
+ * the kernel cannot go below.
+ */
+const effectFloorClient = async (url: string): Promise<RunOnce> => {
+  const [{ NodeHttpClient }, Effect, ManagedRuntime, Option, Stream, HttpClient, HttpClientRequest] = await Promise.all([
+    import("@effect/platform-node"),
+    import("effect/Effect"),
+    import("effect/ManagedRuntime"),
+    import("effect/Option"),
+    import("effect/Stream"),
+    import("@effect/platform/HttpClient"),
+    import("@effect/platform/HttpClientRequest")
+  ])
+  const runtime = ManagedRuntime.make(NodeHttpClient.layerUndici)
+  const client = await runtime.runPromise(HttpClient.HttpClient)
+  const post = HttpClientRequest.post(`${url}/v1/chat/completions`).pipe(HttpClientRequest.bearerToken("bench"))
+  const run = () => {
+    const messages: Array<Record<string, unknown>> = [{ role: "user", content: "Add the numbers." }]
+    return Stream.runDrain(Stream.unfoldEffect(true, (more) =>
+      more
+        ? Effect.map(
+          Effect.flatMap(client.execute(HttpClientRequest.bodyText(post, floorBody(messages), "application/json")), (response) => response.text),
+          (text) => Option.some([text.length, floorStep(messages, text)] as const)
+        )
+        : Effect.succeed(Option.none())
+    ))
+  }
+  return () => runtime.runPromise(run())
 }
 
 const addSchema = {
@@ -190,6 +237,8 @@ const aiSdkClient = async (url: string): Promise<RunOnce> => {
 const makeClient = (variant: Variant, url: string): Promise<RunOnce> =>
   variant === "floor"
     ? Promise.resolve(floorClient(url))
+    : variant === "effectFloor"
+    ? effectFloorClient(url)
     : variant === "ours"
     ? oursClient(url)
     : variant === "routed"
@@ -304,24 +353,31 @@ const main = async () => {
     // median round counts. On a shared 2-core machine one long block per variant drifts with
     // whatever else runs.
     const roundCount = quick ? 3 : 5
-    const rounds: Record<Variant, Array<number>> = { floor: [], ours: [], routed: [], aisdk: [] }
+    const variants = ["floor", "effectFloor", "ours", "routed", "aisdk"] as const
+    const rounds: Record<Variant, Array<number>> = { floor: [], effectFloor: [], ours: [], routed: [], aisdk: [] }
     for (let round = 0; round < roundCount; round++) {
-      for (const variant of ["floor", "ours", "routed", "aisdk"] as const) {
+      for (const variant of variants) {
         rounds[variant].push((await runChild([variant, "latency", fast.url, "1"])).usPerStep!)
       }
     }
     const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
     const latency: Record<Variant, number> = {
       floor: median(rounds.floor),
+      effectFloor: median(rounds.effectFloor),
       ours: median(rounds.ours),
       routed: median(rounds.routed),
       aisdk: median(rounds.aisdk)
     }
     console.log(`\n== time per step (sequential runs after warm-up, server answers at once; median of ${roundCount} rounds)`)
-    for (const variant of ["floor", "ours", "routed", "aisdk"] as const) {
-      console.log(`rounds ${variant.padEnd(6)} ${rounds[variant].map((x) => x.toFixed(0).padStart(6)).join(" ")} µs/step`)
+    for (const variant of variants) {
+      console.log(`rounds ${variant.padEnd(11)} ${rounds[variant].map((x) => x.toFixed(0).padStart(6)).join(" ")} µs/step`)
     }
     console.log(`floor (fetch + line splitter):   ${latency.floor.toFixed(1)} µs/step`)
+    console.log(
+      `our stack's floor:               ${latency.effectFloor.toFixed(1)} µs/step   ` +
+        `(the same exchanges through the platform HttpClient in an Effect Stream, no kernel code; ` +
+        `${(latency.effectFloor / latency.aisdk).toFixed(2)}× the AI SDK)`
+    )
     console.log(`ours (Agent.run):                ${latency.ours.toFixed(1)} µs/step`)
     console.log(`Vercel AI SDK (generateText):    ${latency.aisdk.toFixed(1)} µs/step`)
     console.log(
@@ -347,16 +403,22 @@ const main = async () => {
       )
     }
     console.log("\n== live memory per in-flight run (heap after a full GC, all runs waiting on the server)")
-    console.log("runs   | ours KB/run | AI SDK KB/run | ratio")
+    console.log("runs   | ours KB/run | AI SDK KB/run | ratio | our stack's floor KB/run | floor / AI SDK")
     for (const concurrency of quick ? [100] : [100, 1000]) {
       const ours = await runChild(["ours", "heap", held.url, String(concurrency)])
       const sdk = await runChild(["aisdk", "heap", held.url, String(concurrency)])
+      const floor = await runChild(["effectFloor", "heap", held.url, String(concurrency)])
       console.log(
         `${String(concurrency).padEnd(6)} | ${ours.liveKbPerRun!.toFixed(1).padStart(11)} | ${sdk.liveKbPerRun!.toFixed(1).padStart(13)} | ` +
-          `${(ours.liveKbPerRun! / sdk.liveKbPerRun!).toFixed(2)}×`
+          `${(ours.liveKbPerRun! / sdk.liveKbPerRun!).toFixed(2)}× | ${floor.liveKbPerRun!.toFixed(1).padStart(24)} | ` +
+          `${(floor.liveKbPerRun! / sdk.liveKbPerRun!).toFixed(2)}×`
       )
     }
     console.log("targets: memory per in-flight run ≤ 100 KB, and below the AI SDK's at every level")
+    console.log(
+      "our stack's floor: the platform HttpClient's request in flight inside an Effect Stream run by Stream.runDrain, " +
+        "no kernel code (see effectFloorClient)"
+    )
   } finally {
     await Promise.all([fast.close, slow.close, held.close].map((close) => import("effect/Effect").then((Effect) => Effect.runPromise(close))))
   }
