@@ -337,11 +337,13 @@ const build = () => {
 
 const main = async () => {
   build()
-  const fast = await OpenAiServer.listen({ script: (request) => answer(request, 0) })
-  const slow = await OpenAiServer.listen({ script: (request) => answer(request, 25) })
+  // `record: false`: the servers answer a few hundred thousand requests; kept, they would grow
+  // this process's heap by hundreds of MB and stall the answers with its collections.
+  const fast = await OpenAiServer.listen({ script: (request) => answer(request, 0), record: false })
+  const slow = await OpenAiServer.listen({ script: (request) => answer(request, 25), record: false })
   // For live memory: answers take a second, so every run has started and none has finished
   // when the heap is measured.
-  const held = await OpenAiServer.listen({ script: (request) => answer(request, 1_000) })
+  const held = await OpenAiServer.listen({ script: (request) => answer(request, 1_000), record: false })
   try {
     console.log(`agent-loop benchmark: ${steps} model calls per run (${toolSteps} with a tool call), node ${process.version}`)
     try {

@@ -88,6 +88,13 @@ export interface Options {
   readonly models?: Step
   /** The reply when the script has no step left (default: HTTP 500 saying so). */
   readonly fallback?: Step
+  /**
+   * Whether to keep every request for `requests`, `completions` and `waitForRequests` (default
+   * `true`). A benchmark turns it off: it sends hundreds of thousands of requests, and a history
+   * that grows without bound makes the server's own collections, and so its answers, slower as
+   * the run goes on.
+   */
+  readonly record?: boolean
 }
 
 /** A running server. */
@@ -115,6 +122,8 @@ export const start = (options: Options = {}): Effect.Effect<OpenAiServer, never,
 /** Starts a server outside Effect; call `close` when done. */
 export const listen = (options: Options = {}): Promise<OpenAiServer> => {
   const requests: Array<RecordedRequest> = []
+  const record = options.record ?? true
+  let received = 0
   const queue: Array<Step> = Array.isArray(options.script) ? [...options.script] : []
   const chooser = typeof options.script === "function" ? options.script : undefined
   const waiters = new Set<() => void>()
@@ -146,7 +155,7 @@ export const listen = (options: Options = {}): Promise<OpenAiServer> => {
         if (!res.writableFinished) aborted = true
       })
       const recorded: RecordedRequest = {
-        index: requests.length,
+        index: received++,
         method: req.method ?? "GET",
         path: (req.url ?? "/").split("?")[0]!,
         headers: headersOf(req),
@@ -156,7 +165,7 @@ export const listen = (options: Options = {}): Promise<OpenAiServer> => {
         closed,
         abortedByClient: () => aborted
       }
-      requests.push(recorded)
+      if (record) requests.push(recorded)
       for (const wake of [...waiters]) wake()
       void answer(res, stepFor(recorded))
     })
