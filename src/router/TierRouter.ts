@@ -37,6 +37,7 @@ import { PluginRegistry } from "../plugins/ProviderPlugin.js"
 import * as LanguageModel from "../providers/LanguageModel.js"
 import * as Resilience from "../providers/Resilience.js"
 import { SecretsManager } from "../secrets/SecretsManager.js"
+import { Availability } from "./internal/availability.js"
 import { HealthBook } from "./internal/health.js"
 import { QueryClassifier } from "./QueryClassifier.js"
 
@@ -108,12 +109,12 @@ export const make = (options: RouterOptions = {}) =>
       ? Duration.toMillis(options.cooldown)
       : yield* numberAt(config, "routing.cooldownMs", 30_000)
     const health = new HealthBook(() => ({ cooldownMs, windowMs: 60_000, minCalls: 3 }))
-    const availability = new Map<string, Effect.Effect<boolean>>()
+    const availability = new Availability(healthTtl)
     const known = new Set<string>()
 
     const invalidate = (id: string) =>
       Effect.suspend(() => {
-        availability.delete(id)
+        availability.forget(id)
         health.reset(id)
         return providers.invalidate(id)
       })
@@ -136,7 +137,12 @@ export const make = (options: RouterOptions = {}) =>
     // Subscribed now, drained at the start of every request: a change made before a request
     // is always applied to it, whatever the fibers' scheduling.
     const configChanges = yield* config.subscribe
-    const applyPendingChanges = Effect.flatMap(Queue.takeAll(configChanges), (changes) => {
+    const takeChanges = Effect.suspend(() => {
+      // Nearly always none: then no queue operation at all.
+      const size = configChanges.unsafeSize()
+      return Option.isSome(size) && size.value === 0 ? Effect.succeed(Chunk.empty<ConfigChange>()) : Queue.takeAll(configChanges)
+    })
+    const applyPendingChanges = Effect.flatMap(takeChanges, (changes) => {
       if (Chunk.isEmpty(changes)) return Effect.void
       // The tier mapping and fallbacks are read again after any change.
       mappingCache = undefined
@@ -178,15 +184,7 @@ export const make = (options: RouterOptions = {}) =>
       )
 
     const isAvailable = (id: string, service: LanguageModel.Service): Effect.Effect<boolean> =>
-      Effect.suspend(() => {
-        const cached = availability.get(id)
-        if (cached !== undefined) return cached
-        return Effect.flatMap(Effect.cachedWithTTL(service.isAvailable, healthTtl), (fresh) => {
-          const shared = availability.get(id) ?? fresh
-          availability.set(id, shared)
-          return shared
-        })
-      })
+      availability.check(id, service.isAvailable)
 
     const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
