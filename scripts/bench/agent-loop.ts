@@ -54,9 +54,16 @@ const answer = (request: OpenAiServer.RecordedRequest, delayMs: number): OpenAiS
 
 type RunOnce = () => Promise<void>
 
-const floorTools = () => [{ type: "function", function: { name: "add", description: "Adds a and b.", parameters: addSchema } }]
+const addSchema = {
+  type: "object",
+  properties: { a: { type: "number" }, b: { type: "number" } },
+  required: ["a", "b"],
+  additionalProperties: false
+}
+
+const floorTools = [{ type: "function", function: { name: "add", description: "Adds a and b.", parameters: addSchema } }]
 const floorBody = (messages: ReadonlyArray<Record<string, unknown>>) =>
-  JSON.stringify({ model: "bench", messages, tools: floorTools(), stream: true, stream_options: { include_usage: true } })
+  JSON.stringify({ model: "bench", messages, tools: floorTools, stream: true, stream_options: { include_usage: true } })
 
 /**
  * One exchange of the floors: reads a streamed answer, parsing only what it must, and appends
@@ -131,13 +138,6 @@ const effectFloorClient = async (url: string): Promise<RunOnce> => {
     ))
   }
   return () => runtime.runPromise(run())
-}
-
-const addSchema = {
-  type: "object",
-  properties: { a: { type: "number" }, b: { type: "number" } },
-  required: ["a", "b"],
-  additionalProperties: false
 }
 
 /** The local tool both of our variants offer. */

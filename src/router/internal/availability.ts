@@ -24,7 +24,6 @@ export class Availability {
     Effect.clockWith((clock) => {
       const entry = this.entries.get(id)
       if (entry?._tag === "Known" && clock.unsafeCurrentTimeMillis() < entry.until) return Effect.succeed(entry.value)
-      if (entry?._tag === "Checking") return this.await(id, entry, check)
       // Uninterruptible from the entry's creation to its settling, so it never stays "Checking".
       return Effect.uninterruptibleMask((restore) =>
         Effect.suspend(() => {
