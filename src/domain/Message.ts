@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import { protectArguments } from "./Redaction.js"
 
 /**
  * A tool invocation requested by the model. `arguments` is always decoded JSON (an object).
@@ -67,14 +68,18 @@ export const toolResult = (toolCallId: string, name: string, content: string): M
 
 /**
  * A tool the model may call. `parameters` is a JSON Schema object (for local tools it is made
- * from an Effect Schema with `JSONSchema.make`).
+ * from an Effect Schema with `JSONSchema.make`). `sensitive` names the argument fields that hold
+ * secrets (an API key a pairing tool takes, say): providers never send it to the model, and
+ * wrap those values in `Redacted` as they parse the call, so that no event, history entry,
+ * error or later request shows them.
  *
  * @since 0.1.0
  */
 export const ToolDefinition = Schema.Struct({
   name: Schema.String,
   description: Schema.String,
-  parameters: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  parameters: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  sensitive: Schema.optional(Schema.Array(Schema.String))
 })
 export type ToolDefinition = typeof ToolDefinition.Type
 
@@ -210,21 +215,31 @@ export type ChatChunk = typeof ChatChunk.Type
 
 /**
  * Decodes a tool call's raw argument string. Empty input means "no arguments"; anything that is
- * not a JSON object yields `argumentsError` with a message the model can act on.
+ * not a JSON object yields `argumentsError` with a message the model can act on. The values of
+ * `sensitive` fields come back wrapped in `Redacted`; when the tool has sensitive fields and the
+ * text is not valid JSON, the message does not quote the text (it may hold the secret).
  *
  * @since 0.1.0
  */
 export const parseToolArguments = (
-  raw: string
+  raw: string,
+  sensitive?: ReadonlyArray<string>
 ): { readonly arguments: Record<string, unknown>; readonly argumentsError?: string } => {
   if (raw.trim() === "") return { arguments: {} }
   try {
     const value: unknown = JSON.parse(raw)
     if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-      return { arguments: value as Record<string, unknown> }
+      return { arguments: protectArguments(value as Record<string, unknown>, sensitive) }
     }
     return { arguments: {}, argumentsError: `Tool arguments must be a JSON object, got ${describeJson(value)}.` }
   } catch (error) {
+    if (sensitive !== undefined && sensitive.length > 0) {
+      return {
+        arguments: {},
+        argumentsError: `${unquotedParseError}${raw.length} characters, not repeated here because ` +
+          `this tool takes sensitive values).`
+      }
+    }
     const excerpt = raw.length > 200 ? `${raw.slice(0, 200)}…` : raw
     return {
       arguments: {},
@@ -232,6 +247,60 @@ export const parseToolArguments = (
     }
   }
 }
+
+/**
+ * The sensitive fields of the tool named `name` among `tools`, for `parseToolArguments`.
+ *
+ * @since 0.1.0
+ */
+export const sensitiveFieldsOf = (
+  tools: ReadonlyArray<ToolDefinition> | undefined,
+  name: string
+): ReadonlyArray<string> | undefined => {
+  if (tools === undefined) return undefined
+  for (const definition of tools) if (definition.name === name) return definition.sensitive
+  return undefined
+}
+
+/**
+ * A tool call decoded from its wire form: arguments parsed (see `parseToolArguments`) with the
+ * sensitive fields of its tool, found among the `tools` the request offered, protected.
+ *
+ * @since 0.1.0
+ */
+export const decodeToolCall = (
+  id: string,
+  name: string,
+  rawArguments: string,
+  tools: ReadonlyArray<ToolDefinition> | undefined
+): ToolCall => {
+  const parsed = parseToolArguments(rawArguments, sensitiveFieldsOf(tools, name))
+  return parsed.argumentsError === undefined
+    ? { id, name, arguments: parsed.arguments }
+    : { id, name, arguments: parsed.arguments, argumentsError: parsed.argumentsError }
+}
+
+/**
+ * A tool call with the sensitive fields of its tool protected (see `parseToolArguments`), for
+ * calls from a provider that did not protect them itself. When the tool has sensitive fields
+ * and the call's arguments could not be parsed, the parse message (which may quote the text) is
+ * replaced. Returns the same call when there is nothing to protect.
+ *
+ * @since 0.1.0
+ */
+export const protectToolCall = (call: ToolCall, tools: ReadonlyArray<ToolDefinition> | undefined): ToolCall => {
+  const sensitive = sensitiveFieldsOf(tools, call.name)
+  if (sensitive === undefined || sensitive.length === 0) return call
+  if (call.argumentsError !== undefined) {
+    return call.argumentsError.startsWith(unquotedParseError)
+      ? call
+      : { ...call, arguments: {}, argumentsError: `${unquotedParseError}, not repeated here because this tool takes sensitive values).` }
+  }
+  const args = protectArguments(call.arguments, sensitive)
+  return args === call.arguments ? call : { ...call, arguments: args }
+}
+
+const unquotedParseError = "Tool arguments are not valid JSON ("
 
 const describeJson = (value: unknown): string =>
   value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`

@@ -31,6 +31,8 @@ import type { ToolEvent } from "../domain/Events.js"
 import type { AuthContext, ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
 import * as ToolProvider from "./ToolProvider.js"
+import * as Redaction from "../domain/Redaction.js"
+import { revealArguments, showArguments } from "../domain/Redaction.js"
 
 /** Header values; secrets may stay `Redacted` until the request is built. @since 0.1.0 */
 export type HeaderValues = Readonly<Record<string, string | Redacted.Redacted<string>>>
@@ -165,13 +167,17 @@ const make = (
       if (call.name !== definition.name) {
         return yield* ToolProvider.toolError(call, "NotFound", `This provider offers "${definition.name}", not "${call.name}".`)
       }
-      const { prompt } = yield* Effect.mapError(decodeArguments(call.arguments), (error) =>
+      const { prompt } = yield* Effect.mapError(decodeArguments(revealArguments(call.arguments)), (error) =>
         ToolProvider.toolError(call, "InvalidArguments", `Invalid arguments: ${ParseResult.TreeFormatter.formatErrorSync(error)}`))
       const agentCard = yield* card(call)
       const headers = yield* resolveHeaders(options.headers, context.authContext)
       const continuing = waitingTasks.get(context.contextId)
       waitingTasks.delete(context.contextId)
-      const run = new RemoteRun(call, context, options, Object.values(headers), continuing)
+      const run = new RemoteRun(call, context, options, [
+        ...Redaction.secretsOfRecord(headers),
+        ...Redaction.secretsOfArguments(call.arguments),
+        ...(context.authContext?.credentials !== undefined ? [Redacted.value(context.authContext.credentials.accessToken)] : [])
+      ], continuing)
       const client = yield* Effect.tryPromise({
         try: () => clientFactory(headers).createFromAgentCard(agentCard),
         catch: (error) => run.failure(error)
@@ -338,7 +344,7 @@ class RemoteRun {
     if (state === 6) { // input-required: the task waits for the caller's next call
       this.settled = true
       const question = text || `${this.options.name} needs more input.`
-      return emit(ToolProvider.toolInputRequiredEvent(this.context, this.call, this.call.arguments, question), true)
+      return emit(ToolProvider.toolInputRequiredEvent(this.context, this.call, showArguments(this.call.arguments), question), true)
     }
     const failed = failedStates[state]
     if (failed === undefined) return nothing
@@ -394,8 +400,7 @@ const classify = (error: unknown, peer: string): readonly [ToolErrorReason, stri
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /** Never lets a header value (a token) reach an error or a log line. */
-const scrub = (message: string, secrets: ReadonlyArray<string>): string =>
-  secrets.reduce((text, secret) => (secret.length >= 4 ? text.split(secret).join("<redacted>") : text), message)
+const scrub = (message: string, secrets: ReadonlyArray<string>): string => Redaction.scrub(message, secrets)
 
 const resolveHeaders = (option: HeadersOption | undefined, authContext: AuthContext | undefined) =>
   Effect.gen(function*() {
@@ -452,7 +457,7 @@ const fetchCard = (url: string, option: HeadersOption | undefined): Effect.Effec
     const headers = yield* resolveHeaders(option, undefined)
     const failed = (cardUrl: string) => (error: unknown): CardFailure => {
       const [reason, message] = classify(error, `A2A agent card at ${cardUrl}`)
-      return [reason, scrub(message, Object.values(headers))]
+      return [reason, scrub(message, Redaction.secretsOfRecord(headers))]
     }
     const misses: Array<string> = []
     for (const cardUrl of urls) {

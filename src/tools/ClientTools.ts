@@ -24,6 +24,7 @@ import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
 import type { ToolProvider, ToolResult } from "./ToolProvider.js"
 import { toolError, toolInputRequiredEvent, toolResultToEvents, toolStartEvent } from "./ToolProvider.js"
+import { showArguments } from "../domain/Redaction.js"
 
 /**
  * The wire shape of a client's answer, for hosts that decode one from a request body. Extra
@@ -161,7 +162,7 @@ const makeResults: Effect.Effect<ClientToolResultsService> = Effect.sync(() => {
             pending: {
               toolCallId: call.id,
               toolName: call.name,
-              arguments: call.arguments,
+              arguments: showArguments(call.arguments),
               contextId: context.contextId,
               taskId: context.taskId,
               agentId: context.agentId,
@@ -301,7 +302,7 @@ export function ClientToolProvider<R>(
       Effect.map(awaitResult(call, context), (wait) =>
         Stream.fromIterableEffect(Effect.all([
           toolStartEvent(context, call),
-          toolInputRequiredEvent(context, call, call.arguments, undefined, callback !== undefined ? "callback" : "caller")
+          toolInputRequiredEvent(context, call, showArguments(call.arguments), undefined, callback !== undefined ? "callback" : "caller")
         ])).pipe(
           Stream.concat(
             Stream.unwrap(

@@ -35,6 +35,7 @@ import {
 } from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
+import * as Redaction from "../domain/Redaction.js"
 import { recording, withSpan } from "../internal/tracing.js"
 import type { Reads, RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
 import { readsToStream, toolError, withRunner } from "./ToolProvider.js"
@@ -80,7 +81,7 @@ export interface LocalTool<out R = never> {
 export type Requirements<T> = T extends LocalTool<infer R> ? R : never
 
 /** Replaces sensitive argument values in events and error messages. @since 0.1.0 */
-export const REDACTED = "<redacted>"
+export const REDACTED = Redaction.REDACTED
 
 const validName = /^[a-zA-Z0-9_-]{1,64}$/
 
@@ -124,7 +125,12 @@ export const tool = <A, I, E, R>(options: {
   return {
     name,
     description,
-    definition: { name, description, parameters: parametersJsonSchema(name, parameters) },
+    definition: {
+      name,
+      description,
+      parameters: parametersJsonSchema(name, parameters),
+      ...(options.sensitive !== undefined && options.sensitive.length > 0 ? { sensitive: options.sensitive } : {})
+    },
     sensitive: options.sensitive ?? [],
     timeout: options.timeout !== undefined ? Duration.decode(options.timeout) : undefined,
     invoke: (args, context) =>
@@ -432,8 +438,12 @@ class Run implements Reads {
     const call = pending.call
     const context = this.context
     const sensitive = localTool.sensitive
-    const secrets = sensitive.length === 0 ? noSecrets : secretsOf(sensitive, call.arguments)
-    const shownArguments = sensitive.length === 0 ? call.arguments : redact(sensitive, call.arguments)
+    // Sensitive values usually arrive wrapped in `Redacted` (the provider's parse protects them);
+    // a call built by hand may carry them in the clear, and is protected here the same way.
+    const protectedArguments = sensitive.length === 0 ? call.arguments : Redaction.protectArguments(call.arguments, sensitive)
+    const secrets = sensitive.length === 0 ? noSecrets : Redaction.secretsOfArguments(protectedArguments)
+    const shownArguments = sensitive.length === 0 ? call.arguments : Redaction.showArguments(protectedArguments)
+    const scrub = secrets.length === 0 ? identity : Redaction.scrubber(secrets)
     // Events are stamped with the run's Clock (the handlers' own) as they are made.
     const ids = { contextId: context.contextId, taskId: context.taskId, toolCallId: call.id, toolName: call.name }
     const progress = (report: Progress): Effect.Effect<void> =>
@@ -443,13 +453,17 @@ class Run implements Reads {
           new ToolProgressEvent({
             ...ids,
             timestamp: this.stamp(),
-            ...(report.message !== undefined && secrets.length > 0 ? { ...report, message: scrub(report.message, secrets) } : report)
+            ...(report.message !== undefined && secrets.length > 0 ? { ...report, message: scrub(report.message) } : report)
           })
         )
       )
     const handled = call.argumentsError === undefined
-      ? localTool.invoke(call.arguments, { context, call, progress }).pipe(
-        Effect.catchAllCause((cause) => toToolError(localTool.name, call, cause, secrets)),
+      ? localTool.invoke(sensitive.length === 0 ? call.arguments : Redaction.revealArguments(protectedArguments), {
+        context,
+        call: sensitive.length === 0 ? call : { ...call, arguments: shownArguments },
+        progress
+      }).pipe(
+        Effect.catchAllCause((cause) => toToolError(localTool.name, call, cause, scrub)),
         // Capturing a stack trace per span is costly on this hot path; the attributes identify the
         // call. Made only for a tracer that records it (see `internal/tracing.ts`).
         withSpan("LocalTools.call", {
@@ -626,7 +640,7 @@ const toToolError = (
   toolName: string,
   call: ToolCall,
   cause: Cause.Cause<unknown>,
-  secrets: ReadonlyArray<string>
+  scrub: (text: string) => string
 ): Effect.Effect<never, ToolError> => {
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure)) {
@@ -635,22 +649,22 @@ const toToolError = (
       return Effect.fail(toolError(
         call,
         "InvalidArguments",
-        scrub(error.message, secrets),
-        secrets.length === 0 ? error.issues : error.issues.map((i) => ({ ...i, message: scrub(i.message, secrets) }))
+        scrub(error.message),
+        scrub === identity ? error.issues : error.issues.map((i) => ({ ...i, message: scrub(i.message) }))
       ))
     }
     if (error instanceof ToolError) {
-      return Effect.fail(secrets.length === 0 ? error : new ToolError({ ...error, message: scrub(error.message, secrets) }))
+      return Effect.fail(scrub === identity ? error : new ToolError({ ...error, message: scrub(error.message) }))
     }
-    return Effect.fail(toolError(call, "ExecutionFailed", scrub(`Tool "${toolName}" failed: ${describe(error)}`, secrets)))
+    return Effect.fail(toolError(call, "ExecutionFailed", scrub(`Tool "${toolName}" failed: ${describe(error)}`)))
   }
   if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
   const defect = Option.getOrUndefined(Cause.dieOption(cause))
   return Effect.zipRight(
-    Effect.logError(`Tool "${toolName}" crashed`, scrub(Cause.pretty(cause), secrets)).pipe(
+    Effect.logError(`Tool "${toolName}" crashed`, scrub(Cause.pretty(cause))).pipe(
       Effect.annotateLogs({ toolName, toolCallId: call.id })
     ),
-    Effect.fail(toolError(call, "ExecutionFailed", scrub(`Tool "${toolName}" crashed: ${describe(defect)}`, secrets)))
+    Effect.fail(toolError(call, "ExecutionFailed", scrub(`Tool "${toolName}" crashed: ${describe(defect)}`)))
   )
 }
 
@@ -677,32 +691,4 @@ const timedOut = (call: ToolCall, timeout: Duration.Duration): ToolError =>
 
 const noSecrets: ReadonlyArray<string> = []
 
-const redact = (sensitive: ReadonlyArray<string>, args: Record<string, unknown>): Record<string, unknown> => {
-  const out: Record<string, unknown> = { ...args }
-  for (const key of sensitive) if (key in out) out[key] = REDACTED
-  return out
-}
-
-/** The text forms a sensitive value could take in a message, longest first. */
-const secretsOf = (sensitive: ReadonlyArray<string>, args: Record<string, unknown>): ReadonlyArray<string> => {
-  const found: Array<string> = []
-  const collect = (value: unknown): void => {
-    if (typeof value === "string") {
-      if (value !== "") found.push(value)
-    } else if (typeof value === "number" || typeof value === "bigint") {
-      // Very short numbers would blank out unrelated digits in messages; they are not secrets anyway.
-      const text = String(value)
-      if (text.length >= 4) found.push(text)
-    } else if (typeof value === "object" && value !== null) {
-      for (const inner of Object.values(value)) collect(inner)
-    }
-  }
-  for (const key of sensitive) collect(args[key])
-  return found.sort((a, b) => b.length - a.length)
-}
-
-const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
-  let out = text
-  for (const secret of secrets) out = out.replaceAll(secret, REDACTED)
-  return out
-}
+const identity = (text: string): string => text

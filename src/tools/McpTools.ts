@@ -44,6 +44,7 @@ import { checkOptions } from "./internal/mcpOptions.js"
 import * as Pool from "./internal/mcpPool.js"
 import type { Reads, RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
 import { readsToStream, toolError, withRunner } from "./ToolProvider.js"
+import { revealArguments, showArguments } from "../domain/Redaction.js"
 
 /** Request headers for one identity. @since 0.1.0 */
 export type Headers = Readonly<Record<string, string>>
@@ -450,7 +451,7 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
             toolCallId: call.id,
             toolName: call.name,
             timestamp: this.timestamp(),
-            arguments: call.arguments
+            arguments: showArguments(call.arguments)
           }, true)
         )
         // Calls that cannot be made end here, without asking the server.
@@ -549,7 +550,7 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
         startCall(
           connection,
           this.name,
-          call.arguments,
+          revealArguments(call.arguments),
           controller.signal,
           (progress) => {
             if (this.stopped || this.outcome !== undefined) return
@@ -607,7 +608,7 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
           return this.fail(
             new McpFailure({
               kind: "ExecutionFailed",
-              message: scrub(textOf(result.content), this.identity!.secrets) || `'${this.name}' reported an error`,
+              message: scrub(textOf(result.content), this.lease?.connection?.secrets ?? this.identity!.secrets) || `'${this.name}' reported an error`,
               ...(result.structuredContent !== undefined ? { details: result.structuredContent } : {})
             })
           )

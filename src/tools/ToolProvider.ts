@@ -24,6 +24,7 @@ import {
 } from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
+import { showArguments } from "../domain/Redaction.js"
 
 /**
  * A source of tools. `execute` emits `tool-start`, then any `tool-progress` (or
@@ -73,7 +74,7 @@ const fields = (context: ExecutionContext, call: ToolCall, timestamp: string) =>
 export const toolStartEvent = (
   context: ExecutionContext,
   call: ToolCall,
-  args: Record<string, unknown> = call.arguments
+  args: Record<string, unknown> = showArguments(call.arguments)
 ): Effect.Effect<ToolStartEvent> =>
   Effect.map(now, (timestamp) => new ToolStartEvent({ ...fields(context, call, timestamp), arguments: args }))
 
@@ -97,7 +98,7 @@ export const toolCompleteEvent = (
 export const toolInputRequiredEvent = (
   context: ExecutionContext,
   call: ToolCall,
-  args: Record<string, unknown> = call.arguments,
+  args: Record<string, unknown> = showArguments(call.arguments),
   message?: string,
   answeredBy?: "callback" | "caller"
 ): Effect.Effect<ToolInputRequiredEvent> =>

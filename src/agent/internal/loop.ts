@@ -29,8 +29,10 @@ import {
   type ToolCall,
   type ToolDefinition,
   type Usage,
+  protectToolCall,
   toolResult
 } from "../../domain/Message.js"
+import { showArguments } from "../../domain/Redaction.js"
 import { withSpan } from "../../internal/tracing.js"
 import type * as LanguageModel from "../../providers/LanguageModel.js"
 import * as Resilience from "../../providers/Resilience.js"
@@ -147,6 +149,9 @@ const callModel = (
     let provider: string | undefined
     let model: string | undefined
     let forced = false
+    // Only a provider of the user's own could leave sensitive values unprotected; the kernel's
+    // protect them as they parse.
+    const guarded = tools.some((definition) => definition.sensitive !== undefined && definition.sensitive.length > 0)
     const options: LanguageModel.ChatOptions = {
       ...settings.chatOptions,
       ...(tools.length > 0 && settings.toolChoice !== undefined ? { toolChoice: settings.toolChoice } : {}),
@@ -178,7 +183,7 @@ const callModel = (
             )
             break
           case "tool-call-end":
-            toolCalls.push(chunk.toolCall)
+            toolCalls.push(guarded ? protectToolCall(chunk.toolCall, tools) : chunk.toolCall)
             break
           case "usage":
             usage = addUsage(usage, chunk.usage)
@@ -358,8 +363,14 @@ const trackFailures = (
 const redactCalls = (calls: ReadonlyArray<ToolCall>, redacted: ReadonlyMap<string, Record<string, unknown>>) =>
   calls.map((call) => {
     const args = redacted.get(call.id)
-    return args === undefined || args === call.arguments ? call : { ...call, arguments: args }
+    return args === undefined || args === call.arguments ? showCall(call) : { ...call, arguments: args }
   })
+
+/** A call as events and the history show it: protected values as the text `<redacted>`. */
+const showCall = (call: ToolCall): ToolCall => {
+  const shown = showArguments(call.arguments)
+  return shown === call.arguments ? call : { ...call, arguments: shown }
+}
 
 /**
  * Appends the results of a step's calls in call order.
@@ -417,7 +428,7 @@ export const runSteps = (
         new ContentCompleteEvent({
           ...base(state.context, timestamp),
           content: result.text,
-          ...(result.toolCalls.length > 0 ? { toolCalls: result.toolCalls } : {}),
+          ...(result.toolCalls.length > 0 ? { toolCalls: result.toolCalls.map(showCall) } : {}),
           finishReason: result.finishReason
         }, true),
         new LlmUsageEvent({

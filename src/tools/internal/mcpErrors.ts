@@ -10,6 +10,7 @@ import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamable
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
 import * as Data from "effect/Data"
 import type { ToolError } from "../../domain/Errors.js"
+import * as Redaction from "../../domain/Redaction.js"
 
 /**
  * What went wrong, in the provider's terms. `SessionExpired` never leaves the provider: it is
@@ -40,34 +41,15 @@ export const dropsConnection = (failure: McpFailure): boolean =>
 export const toolErrorReason = (kind: FailureKind): ToolError["reason"] =>
   kind === "SessionExpired" ? "Transport" : kind
 
-const REDACTED = "<redacted>"
-
 /**
  * Removes every credential from a message. Servers and fetch errors sometimes echo what they
- * were sent; a token must not reach an error, an event or a log through them. Whole header values
- * and their last word (the token of `Bearer <token>`) are both replaced.
+ * were sent; a token must not reach an error, an event or a log through them.
  */
-export const scrub = (message: string, secrets: ReadonlyArray<string>): string => {
-  let out = message
-  for (const secret of secrets) {
-    if (secret.length > 0) out = out.split(secret).join(REDACTED)
-  }
-  return out
-}
+export const scrub = (message: string, secrets: ReadonlyArray<string>): string => Redaction.scrub(message, secrets)
 
-/** The strings `scrub` removes for a set of headers. */
-export const secretsOf = (headers: Readonly<Record<string, string>>): ReadonlyArray<string> => {
-  const secrets = new Set<string>()
-  for (const value of Object.values(headers)) {
-    const trimmed = value.trim()
-    // Short values ("1", "no") are not credentials, and replacing them would garble messages.
-    if (trimmed.length >= 4) secrets.add(trimmed)
-    const lastWord = trimmed.split(/\s+/).pop()
-    if (lastWord !== undefined && lastWord.length >= 4) secrets.add(lastWord)
-  }
-  // Longest first, so a token inside a longer value is not split before the value is found.
-  return [...secrets].sort((a, b) => b.length - a.length)
-}
+/** The strings `scrub` removes for a set of headers (or a stdio server's environment). */
+export const secretsOf = (headers: Readonly<Record<string, string>>): ReadonlyArray<string> =>
+  Redaction.secretsOfRecord(headers)
 
 const describe = (error: unknown): string => {
   if (error instanceof Error) {
