@@ -314,7 +314,9 @@ const maxTimerMs = 2 ** 31 - 1
  * it when it is due: a `setTimeout` with Effect's own clock, else (a `TestClock`, say) a
  * watchdog fiber sleeping on the clock in context. Racing every read against a sleep cost more
  * than the whole SSE decoding (measured: about 0.8 ms a read). Time the caller spends between
- * reads counts against nothing.
+ * reads counts against nothing. Only a chunk moves the deadline: a read that decodes nothing (a
+ * keep-alive comment, a partial line, an event without content) keeps the wait it was in, so a
+ * server that drips bytes cannot hold a request open past the first-chunk or idle timeout.
  */
 const resilientReads = (options: {
   readonly providerId: string
@@ -339,6 +341,9 @@ const resilientReads = (options: {
   let deadline = 0
   // A chunk reached the caller: no more retries, and later reads are bounded by the idle timeout.
   let delivered = false
+  // The next read starts a new wait (the first of an attempt, or the first after a chunk);
+  // otherwise it goes on with the deadline of the read before it.
+  let waitStarts = true
   // The request's span (what `Stream.withSpan` would make, without a stream stage of its own),
   // and the context that makes it the parent of everything the request runs.
   let span: Tracer.Span | undefined
@@ -402,10 +407,13 @@ const resilientReads = (options: {
   const timed = (read: Next): Next =>
     Effect.suspend(() => {
       const now = clock!.unsafeCurrentTimeMillis()
-      const phaseMs = delivered ? policy.idleMs : policy.firstChunkMs
-      const remaining = Math.max(0, deadline - now)
-      kind = remaining < phaseMs ? "request" : delivered ? "idle" : "first"
-      due = now + Math.min(phaseMs, remaining)
+      if (waitStarts) {
+        waitStarts = false
+        const phaseMs = delivered ? policy.idleMs : policy.firstChunkMs
+        const remaining = Math.max(0, deadline - now)
+        kind = remaining < phaseMs ? "request" : delivered ? "idle" : "first"
+        due = now + Math.min(phaseMs, remaining)
+      }
       return Effect.flatMap(Effect.fork(read), (fiber) => {
         current = fiber
         const settled = Effect.flatMap(Fiber.await(fiber), (exit): Next => {
@@ -459,6 +467,7 @@ const resilientReads = (options: {
             Effect.sleep(delay.value),
             Effect.suspend(() => {
               attempt++
+              waitStarts = true
               return begin
             })
           )
@@ -471,6 +480,7 @@ const resilientReads = (options: {
     if (chunk === undefined) return Effect.succeed(undefined)
     if (chunk.length === 0) return next
     delivered = true
+    waitStarts = true
     let metadata: Record<string, string> | undefined
     for (const item of chunk) {
       if (span !== undefined) annotateChunk(span, item)

@@ -190,6 +190,8 @@ const writeStream = async (res: Http.ServerResponse, parts: ReadonlyArray<Stream
       }
       case "delay":
         await sleep(part.ms)
+        // The client went away: a long script stops here instead of writing into a closed socket.
+        if (res.destroyed) return
         break
       case "reset":
         res.socket?.resetAndDestroy()

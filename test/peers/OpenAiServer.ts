@@ -67,6 +67,12 @@ export type Step =
     readonly stallAfter?: number
     /** After this many events, reset the connection. */
     readonly resetAfter?: number
+    /**
+     * After the events, send a keep-alive comment every this many milliseconds, forever (until
+     * the client goes away), instead of ending the answer: a server that drips bytes and never
+     * answers.
+     */
+    readonly keepAliveEveryMs?: number
   }
   | {
     readonly kind: "raw"
@@ -76,6 +82,8 @@ export type Step =
     readonly delayMs?: number
     /** Write the body in pieces of this many bytes. */
     readonly chunkSize?: number
+    /** Wait this long between pieces (a body that drips). */
+    readonly pieceDelayMs?: number
   }
   | { readonly kind: "hang" }
   | { readonly kind: "reset" }
@@ -251,6 +259,8 @@ const answer = async (res: Http.ServerResponse, step: Step): Promise<void> => {
         const bytes = typeof step.body === "string" ? Buffer.from(step.body) : step.body
         const size = step.chunkSize ?? bytes.length
         for (let offset = 0; offset < bytes.length; offset += size) {
+          if (offset > 0) await sleep(step.pieceDelayMs)
+          if (res.destroyed) return
           if (!res.write(bytes.subarray(offset, offset + size))) await drained(res)
           if (res.destroyed) return
         }
@@ -277,6 +287,13 @@ const answer = async (res: Http.ServerResponse, step: Step): Promise<void> => {
           }
           if (index === step.events.length) break
           if (!res.write(encodeEvent(step.events[index]!))) await drained(res)
+        }
+        if (step.keepAliveEveryMs !== undefined) {
+          while (!res.destroyed) {
+            await sleep(step.keepAliveEveryMs)
+            if (!res.destroyed && !res.write(encodeEvent(comment()))) await drained(res)
+          }
+          return
         }
         res.end(step.done === false ? "" : "data: [DONE]\n\n")
         return

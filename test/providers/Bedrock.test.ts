@@ -613,6 +613,51 @@ describe("bedrockProvider", () => {
       expect(yield* server.requests).toHaveLength(2)
     }).pipe(Effect.scoped))
 
+  describe("a stream of events that carry no answer", () => {
+    // Events that decode to no chunk (an empty text delta), every 50 ms for ten seconds.
+    const drip = Array.from({ length: 200 }, () => [{ _tag: "delay", ms: 50 } as const, BedrockServer.textDelta("")]).flat()
+    const streamWith = (parts: ReadonlyArray<BedrockServer.StreamPart>, resilience: Bedrock.BedrockProviderConfig["resilience"]) =>
+      Effect.gen(function*() {
+        const server = yield* BedrockServer.make
+        yield* server.enqueue({ _tag: "stream", parts })
+        const layer = Bedrock.bedrockProvider({
+          model: modelId,
+          region: "us-east-1",
+          endpoint: server.endpoint,
+          credentials,
+          resilience: { maxAttempts: 1, ...resilience }
+        })
+        const seen: Array<ChatChunk> = []
+        const error = yield* LanguageModel.LanguageModel.pipe(
+          Effect.flatMap((model) => Stream.runForEach(model.stream([Message.user("Hi")]), (chunk) => Effect.sync(() => seen.push(chunk)))),
+          Effect.flip,
+          Effect.provide(layer)
+        )
+        return { error: error as ProviderError, seen }
+      }).pipe(Effect.scoped)
+
+    it.live("does not hold off the first-chunk timeout", () =>
+      Effect.gen(function*() {
+        const { error } = yield* streamWith([
+          BedrockServer.event("messageStart", { role: "assistant" }),
+          BedrockServer.event("contentBlockStart", { contentBlockIndex: 0, start: {} }),
+          ...drip
+        ], { firstChunkTimeout: "300 millis" })
+        expect([error._tag, error.reason, error.message.includes("first-chunk timeout")]).toEqual(["ProviderError", "Timeout", true])
+      }), 20_000)
+
+    it.live("after a first text delta, does not hold off the idle timeout", () =>
+      Effect.gen(function*() {
+        const { error, seen } = yield* streamWith([
+          BedrockServer.event("messageStart", { role: "assistant" }),
+          BedrockServer.textDelta("a"),
+          ...drip
+        ], { idleTimeout: "300 millis" })
+        expect([error._tag, error.reason, error.message.includes("idle timeout"), seen])
+          .toEqual(["ProviderError", "Timeout", true, [{ _tag: "text-delta", delta: "a" }]])
+      }), 20_000)
+  })
+
   it.live("applies the provider's rate limit: over the concurrency limit with a full queue is RateLimited at once", () =>
     Effect.gen(function*() {
       const server = yield* BedrockServer.make

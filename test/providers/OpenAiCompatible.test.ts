@@ -701,6 +701,55 @@ describe("OpenAiCompatible", () => {
         expect(error.message).toContain("idle timeout")
       })))
 
+    describe("a server that drips bytes without an answer", () => {
+      it.live("keep-alive comments alone do not hold off the first-chunk timeout", () =>
+        run(Effect.gen(function*() {
+          const server = yield* OpenAiServer.start({
+            script: [OpenAiServer.sse([], { keepAliveEveryMs: 50 })]
+          })
+          const model = yield* provider(server, { resilience: { firstChunkTimeout: "300 millis", maxAttempts: 1 } })
+          const error = yield* failureOf(LanguageModel.collect(model.stream([Message.user("x")])))
+          expect([error._tag, error.reason, error.message.includes("first-chunk timeout")])
+            .toEqual(["ProviderError", "Timeout", true])
+        })), 20_000)
+
+      it.live("after a first text chunk, keep-alive comments alone do not hold off the idle timeout", () =>
+        run(Effect.gen(function*() {
+          const server = yield* OpenAiServer.start({
+            script: [OpenAiServer.sse(OpenAiServer.textChunks(["a"], { finishReason: null }), { keepAliveEveryMs: 50 })]
+          })
+          const model = yield* provider(server, { resilience: { idleTimeout: "300 millis", maxAttempts: 1 } })
+          const seen: Array<ChatChunk> = []
+          const error = yield* failureOf(
+            Resilience.runForEachChunk(model, [Message.user("x")], undefined, undefined, (chunk) =>
+              Effect.sync(() => seen.push(...chunk)))
+          )
+          expect([error._tag, error.reason, error.message.includes("idle timeout"), seen])
+            .toEqual(["ProviderError", "Timeout", true, [{ _tag: "text-delta", delta: "a" }]])
+        })), 20_000)
+
+      it.live("a body sent one byte at a time does not hold off the first-chunk timeout", () =>
+        run(Effect.gen(function*() {
+          const body = `data: ${
+            JSON.stringify({ model: "test-model", choices: [{ index: 0, delta: { content: "hi" }, finish_reason: "stop" }] })
+          }\n\ndata: [DONE]\n\n`
+          const server = yield* OpenAiServer.start({
+            script: [{
+              kind: "raw",
+              status: 200,
+              body,
+              headers: { "content-type": "text/event-stream" },
+              chunkSize: 1,
+              pieceDelayMs: 20
+            }]
+          })
+          const model = yield* provider(server, { resilience: { firstChunkTimeout: "300 millis", maxAttempts: 1 } })
+          const error = yield* failureOf(LanguageModel.collect(model.stream([Message.user("x")])))
+          expect([error._tag, error.reason, error.message.includes("first-chunk timeout")])
+            .toEqual(["ProviderError", "Timeout", true])
+        })), 20_000)
+    })
+
     it.live("with the live clock, no headers before the first-chunk timeout is a Timeout, retried", () =>
       run(Effect.gen(function*() {
         const server = yield* OpenAiServer.start({

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -187,6 +188,22 @@ describe("Resilience", () => {
       const error = yield* Fiber.join(fiber)
       expect(error.message).toContain("idle timeout")
       expect(model.calls()).toBe(1)
+    }))
+
+  it.effect("reads that decode nothing do not move the first-chunk or the idle deadline", () =>
+    Effect.gen(function*() {
+      // What a provider's reads give for a keep-alive comment or a partial line: an empty chunk.
+      const nothing: Stream.Stream<ChatChunk> = Stream.fromChannel(Channel.write(Chunk.empty<ChatChunk>()))
+      const drip = Stream.forever(Stream.concat(nothing, Stream.fromEffect(Effect.sleep("1 second")).pipe(Stream.drain)))
+      const options = { maxAttempts: 1, firstChunkTimeout: "5 seconds", idleTimeout: "5 seconds" } as const
+      const silent = withResilience(scripted(() => drip).service, options)
+      const stalled = withResilience(scripted(() => Stream.concat(Stream.make(text("a")), drip)).service, options)
+      const first = yield* Effect.fork(errorOf(Stream.runDrain(silent.stream([Message.user("x")]))))
+      const idle = yield* Effect.fork(errorOf(Stream.runDrain(stalled.stream([Message.user("x")]))))
+      for (let i = 0; i < 5; i++) yield* TestClock.adjust("1 second")
+      const errors = [yield* Fiber.join(first), yield* Fiber.join(idle)]
+      expect(errors.map((error) => [error.reason, error.message.includes("first-chunk") ? "first" : "idle"]))
+        .toEqual([["Timeout", "first"], ["Timeout", "idle"]])
     }))
 
   it.effect("a slow consumer does not trip the provider's timeouts", () =>
