@@ -9,9 +9,11 @@
  * $XDG_CONFIG_HOME/effect-agent-kernel, else ~/.config/effect-agent-kernel).
  *
  * The model is the `TierRouter` over the enabled provider plugins; the tools are `current_time`,
- * `calculator`, every provider's pairing tools ("pair openai with key …") and the tools of the
- * MCP servers configured under `mcp.servers`. When no provider can serve, it says what to do
- * and exits with status 1.
+ * `calculator` and the tools of the MCP servers configured under `mcp.servers`. Providers are
+ * paired with `scripts/pair.ts` (`/pair` inside says how); with `--pairing-tools` the model is
+ * also offered the plugins' pairing tools ("pair openai with key …"), which can pair a provider
+ * for the first time but never change a base URL or replace a stored key. When no provider can
+ * serve, it says what to do and exits with status 1.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -43,13 +45,23 @@ import { guidance, unservedCause } from "./lib/guidance.js"
 import { clip, makeRenderer, type Renderer } from "./lib/render.js"
 import { calculator, currentTime } from "./lib/tools.js"
 
-const usage = `Usage: npx tsx scripts/chat.ts [--tier <tier>] [--config <path>] [--secrets <path>] ["question"]
+const usage = `Usage: npx tsx scripts/chat.ts [--tier <tier>] [--config <path>] [--secrets <path>] [--pairing-tools] ["question"]
   With a question: answers it and exits. Without: a conversation; type /help inside.
   --tier     force a routing tier: ${tiers.join(", ")}
+  --pairing-tools  offer the providers' pairing tools to the model (off by default: pair with scripts/pair.ts)
   --config   the configuration file (default $XDG_CONFIG_HOME/effect-agent-kernel/config.json)
   --secrets  the encrypted secrets file (default $XDG_CONFIG_HOME/effect-agent-kernel/secrets.enc)`
 
-const commands = `Commands: /new (forget the conversation), /tier <tier|auto>, /tools, /exit (or Ctrl-D).`
+const commands =
+  `Commands: /new (forget the conversation), /tier <tier|auto>, /tools, /pair [provider], /help, /exit (or Ctrl-D).`
+
+/** How to pair a provider while the chat runs: another terminal, picked up on the next message. */
+const pairAdvice = (provider: string | undefined): string => {
+  const known = builtins.map((plugin) => plugin.id)
+  const target = provider !== undefined && known.includes(provider.toLowerCase()) ? provider.toLowerCase() : "<provider>"
+  return `In another terminal run: npx tsx scripts/pair.ts ${target}   (providers: ${known.join(", ")}). ` +
+    `It asks for the key without echo; this chat uses it from the next message on.`
+}
 
 /** Ends the program with status 1; what went wrong has been printed already. */
 class ChatFailed extends Data.TaggedError("ChatFailed")<{}> {}
@@ -61,6 +73,7 @@ interface Options {
   readonly tier: Tier | undefined
   readonly configPath: string | undefined
   readonly secretsPath: string | undefined
+  readonly pairingTools: boolean
 }
 
 const parseOptions = (): Options | string => {
@@ -72,6 +85,7 @@ const parseOptions = (): Options | string => {
         tier: { type: "string" },
         config: { type: "string" },
         secrets: { type: "string" },
+        "pairing-tools": { type: "boolean" },
         help: { type: "boolean", short: "h" }
       }
     })
@@ -86,7 +100,8 @@ const parseOptions = (): Options | string => {
     question: positionals.length > 0 ? positionals.join(" ") : undefined,
     tier,
     configPath: values.config,
-    secretsPath: values.secrets
+    secretsPath: values.secrets,
+    pairingTools: values["pairing-tools"] === true
   }
 }
 
@@ -132,11 +147,11 @@ const mcpProviders = (renderer: Renderer) =>
     return providers
   })
 
-const toolboxLayer = (renderer: Renderer) =>
+const toolboxLayer = (renderer: Renderer, offerPairing: boolean) =>
   Layer.unwrapScoped(
     Effect.gen(function*() {
       const registry = yield* ProviderPlugins.PluginRegistry
-      const pairing = yield* registry.pairingTools
+      const pairing = offerPairing ? yield* registry.pairingTools : []
       const mcp = yield* mcpProviders(renderer)
       return Toolbox.layer([localTools([currentTime, calculator]), ...pairing, ...mcp])
     })
@@ -152,7 +167,7 @@ const appLayer = (options: Options, renderer: Renderer) => {
   const services = Layer.mergeAll(ProviderPlugins.layer({ builtins }), QueryClassifier.layerConfig).pipe(
     Layer.provideMerge(Layer.merge(files, NodeHttpClient.layerUndici))
   )
-  return Layer.mergeAll(TierRouter.layer, toolboxLayer(renderer)).pipe(Layer.provideMerge(services))
+  return Layer.mergeAll(TierRouter.layer, toolboxLayer(renderer, options.pairingTools)).pipe(Layer.provideMerge(services))
 }
 
 // ---------------------------------------------------------------- one turn
@@ -282,12 +297,20 @@ const main = Effect.gen(function*() {
         for (const definition of yield* toolbox.getTools) renderer.line(`  ${definition.name} ${style.dim(clip(definition.description, 90))}`)
         continue
       }
+      if (text === "/pair" || text.startsWith("/pair ")) {
+        renderer.line(pairAdvice(text.slice("/pair".length).trim() || undefined))
+        continue
+      }
       if (text.startsWith("/tier")) {
         const wanted = text.slice("/tier".length).trim()
         if (wanted === "auto") tier = undefined
         else if (Schema.is(Tier)(wanted)) tier = wanted
         else renderer.line(style.yellow(`Use /tier ${tiers.join("|")}|auto`))
         renderer.line(style.dim(`Tier: ${tier ?? "chosen per message"}`))
+        continue
+      }
+      if (/^\/[a-z]+$/i.test(text.split(/\s/)[0]!)) {
+        renderer.line(style.yellow(`Unknown command ${text.split(/\s/)[0]}. ${commands}`))
         continue
       }
       const outcome = yield* prompt.interruptible(turn(text)).pipe(

@@ -20,12 +20,13 @@ import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { pathToFileURL } from "node:url"
 import { parseArgs } from "node:util"
 import * as ConfigManager from "../src/config/ConfigManager.js"
 import * as ExecutionContext from "../src/domain/ExecutionContext.js"
-import { builtins } from "../src/plugins/builtin.js"
+import { builtins, operatorPairingTools } from "../src/plugins/builtin.js"
 import * as SecretsManager from "../src/secrets/SecretsManager.js"
 import * as Toolbox from "../src/tools/Toolbox.js"
 
@@ -285,8 +286,10 @@ const run = (options: PairOptions) =>
   Effect.gen(function*() {
     const config = yield* ConfigManager.ConfigManager
     const secrets = yield* SecretsManager.SecretsManager
-    const plugin = builtins.find((candidate) => candidate.id === options.provider)!
-    const toolbox = yield* Toolbox.make([plugin.getPairingTools!(secrets, config)]).pipe(
+    // The operator's tools: this script's user is at the terminal, so they may set the base URL
+    // and replace or delete stored credentials, which the tools offered to a model may not.
+    const tools = Option.getOrThrow(operatorPairingTools(options.provider, secrets, config))
+    const toolbox = yield* Toolbox.make([tools]).pipe(
       Effect.mapError((error) => new PairFailed({ message: error.message }))
     )
     const toolName = `${options.provider}_${options.unpair ? "unpair" : "pair"}`

@@ -16,30 +16,33 @@
  * Both take effect on the next request: the router rebuilds providers when config or secrets
  * change.
  *
+ * A stored key is bound to the base URL it was paired for and is never sent anywhere else: a
+ * provider whose configured base URL no longer matches refuses to start and says how to pair the
+ * new URL. The tools a plugin offers to a model (`getPairingTools`) cannot change a base URL,
+ * replace or delete stored credentials; `operatorPairingTools` can, for a person at a terminal
+ * (`scripts/pair.ts`).
+ *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { Service as ConfigService } from "../config/ConfigManager.js"
-import { HttpUrl } from "../config/KernelConfig.js"
 import { PluginError } from "../domain/Errors.js"
 import type { QueryTier } from "../domain/Message.js"
 import * as OpenAiCompatible from "../providers/OpenAiCompatible.js"
 import * as RateLimiter from "../providers/RateLimiter.js"
 import { withResilience, type ResilienceOptions } from "../providers/Resilience.js"
-import { buildProviderKeyName, SecretsManager, type Service as SecretsService } from "../secrets/SecretsManager.js"
-import { localTools, tool } from "../tools/LocalTools.js"
+import { buildProviderKeyName, type Service as SecretsService } from "../secrets/SecretsManager.js"
+import type { ToolProvider } from "../tools/ToolProvider.js"
+import * as KeyBinding from "./internal/keyBinding.js"
+import { credentialField, pairingTools, read, readString, storeApiKey, type Trust } from "./internal/pairing.js"
 import type { ProviderPlugin } from "./ProviderPlugin.js"
 
 const version = "0.1.0"
-
-const read = (config: ConfigService, key: string) => Effect.map(config.get(key), Option.getOrUndefined)
-
-const readString = (config: ConfigService, key: string) =>
-  Effect.map(read(config, key), (value) => Predicate.isString(value) && value !== "" ? value : undefined)
 
 /** The retry and timeout policy a provider's config asks for (`providers.<id>.timeouts`). */
 const resilienceOf = (config: ConfigService, id: string) =>
@@ -56,7 +59,7 @@ const resilienceOf = (config: ConfigService, id: string) =>
     }
   })
 
-const openAiCompatiblePlugin = (options: {
+interface OpenAiCompatiblePluginOptions {
   readonly id: string
   readonly name: string
   readonly description: string
@@ -65,7 +68,9 @@ const openAiCompatiblePlugin = (options: {
   readonly envVar: string
   readonly pairTiers: ReadonlyArray<QueryTier>
   readonly keyRequired: boolean
-}): ProviderPlugin => ({
+}
+
+const openAiCompatiblePlugin = (options: OpenAiCompatiblePluginOptions): ProviderPlugin => ({
   id: options.id,
   name: options.name,
   description: options.description,
@@ -75,8 +80,15 @@ const openAiCompatiblePlugin = (options: {
     Effect.gen(function*() {
       const id = options.id
       const model = (yield* readString(config, `providers.${id}.model`)) ?? options.defaultModel
-      const hasKey = yield* secrets.check(buildProviderKeyName(id)).pipe(Effect.orElseSucceed(() => false))
-      const baseUrl = (yield* readString(config, `providers.${id}.baseUrl`)) ?? options.defaultBaseUrl(hasKey)
+      const storedKey = yield* secrets.retrieve(buildProviderKeyName(id)).pipe(Effect.mapError(storeError(id)))
+      const baseUrl = (yield* readString(config, `providers.${id}.baseUrl`)) ??
+        options.defaultBaseUrl(Option.isSome(storedKey))
+      if (Option.isSome(storedKey)) {
+        yield* KeyBinding.checkBinding({ secrets, providerId: id, baseUrl, defaultBaseUrl: options.defaultBaseUrl(true) })
+      }
+      // The stored key (checked above), else the environment's: the provider reads no store itself,
+      // so nothing but this decision picks the key it sends.
+      const apiKey = Option.isSome(storedKey) ? storedKey : yield* environmentKey(options.envVar)
       const rateLimit = yield* read(config, `providers.${id}.rateLimit`)
       const healthCheck = yield* read(config, `providers.${id}.healthCheck`)
       return yield* OpenAiCompatible.make({
@@ -85,37 +97,47 @@ const openAiCompatiblePlugin = (options: {
         baseUrl,
         name: `${options.name} (${model})`,
         apiKeyEnvVar: options.envVar,
+        ...(Option.isSome(apiKey) ? { apiKey: apiKey.value } : {}),
         resilience: yield* resilienceOf(config, id),
         ...(Predicate.isRecord(rateLimit) ? { rateLimit: rateLimit as OpenAiCompatible.OpenAiCompatibleConfig["rateLimit"] & {} } : {}),
         ...(healthCheck === "models" || healthCheck === "liteLLMLiveliness" ? { healthCheck } : {})
-      }).pipe(Effect.provideService(SecretsManager, secrets))
+      })
     }),
-  getPairingTools: (secrets, config) =>
-    pairingTools({
-      id: options.id,
-      name: options.name,
-      defaultModel: options.defaultModel,
-      tiers: options.pairTiers,
-      secrets,
-      config,
-      parameters: (options.keyRequired
-        ? Schema.Struct({
-          apiKey: credentialField(`${options.name} API key`),
-          model: modelField(options.defaultModel),
-          baseUrl: baseUrlField
-        })
-        : Schema.Struct({
-          apiKey: Schema.optional(credentialField(`${options.name} API key (optional)`)),
-          model: modelField(options.defaultModel),
-          baseUrl: baseUrlField
-        })) as Schema.Schema<PairArgs, unknown>,
-      store: (args) =>
-        args.apiKey !== undefined ? secrets.store(buildProviderKeyName(options.id), Redacted.make(args.apiKey)) : Effect.void
-    })
+  getPairingTools: (secrets, config) => pairingToolsOf(options.id, secrets, config, "model")
 })
 
-/** @since 0.1.0 */
-export const openai: ProviderPlugin = openAiCompatiblePlugin({
+const openAiCompatiblePairing = (options: OpenAiCompatiblePluginOptions) =>
+(secrets: SecretsService, config: ConfigService, trust: Trust): ToolProvider =>
+  pairingTools({
+    id: options.id,
+    name: options.name,
+    defaultModel: options.defaultModel,
+    tiers: options.pairTiers,
+    secrets,
+    config,
+    trust,
+    fields: options.keyRequired
+      ? { apiKey: credentialField(`${options.name} API key`) }
+      : { apiKey: Schema.optional(credentialField(`${options.name} API key (optional)`)) },
+    secretNames: [buildProviderKeyName(options.id)],
+    defaultBaseUrl: options.defaultBaseUrl,
+    store: storeApiKey(secrets, buildProviderKeyName(options.id))
+  })
+
+const storeError = (providerId: string) => (error: { readonly message: string }) =>
+  new PluginError({
+    reason: "LoadFailed",
+    pluginId: providerId,
+    message: `The ${providerId} credentials could not be read from the secrets store: ${error.message}`
+  })
+
+const environmentKey = (envVar: string): Effect.Effect<Option.Option<Redacted.Redacted<string>>> =>
+  Config.option(Config.redacted(envVar)).pipe(
+    Effect.map(Option.filter((value) => Redacted.value(value).trim() !== "")),
+    Effect.orElseSucceed(() => Option.none())
+  )
+
+const openaiOptions: OpenAiCompatiblePluginOptions = {
   id: "openai",
   name: "OpenAI",
   description: "OpenAI GPT models (GPT-4.1, GPT-4o, …) over the OpenAI API.",
@@ -124,10 +146,12 @@ export const openai: ProviderPlugin = openAiCompatiblePlugin({
   envVar: "OPENAI_API_KEY",
   pairTiers: ["complex", "reasoning"],
   keyRequired: true
-})
+}
 
 /** @since 0.1.0 */
-export const litellm: ProviderPlugin = openAiCompatiblePlugin({
+export const openai: ProviderPlugin = openAiCompatiblePlugin(openaiOptions)
+
+const litellmOptions: OpenAiCompatiblePluginOptions = {
   id: "litellm",
   name: "LiteLLM",
   description: "Any model behind a LiteLLM proxy (base URL from providers.litellm.baseUrl).",
@@ -136,10 +160,12 @@ export const litellm: ProviderPlugin = openAiCompatiblePlugin({
   envVar: "LITELLM_API_KEY",
   pairTiers: ["moderate", "complex", "reasoning"],
   keyRequired: false
-})
+}
 
 /** @since 0.1.0 */
-export const ollama: ProviderPlugin = openAiCompatiblePlugin({
+export const litellm: ProviderPlugin = openAiCompatiblePlugin(litellmOptions)
+
+const ollamaOptions: OpenAiCompatiblePluginOptions = {
   id: "ollama",
   name: "Ollama",
   description: "Ollama models: local at http://127.0.0.1:11434, or Ollama's cloud with a key.",
@@ -148,7 +174,10 @@ export const ollama: ProviderPlugin = openAiCompatiblePlugin({
   envVar: "OLLAMA_API_KEY",
   pairTiers: ["simple", "moderate"],
   keyRequired: false
-})
+}
+
+/** @since 0.1.0 */
+export const ollama: ProviderPlugin = openAiCompatiblePlugin(ollamaOptions)
 
 /** @since 0.1.0 */
 export const bedrock: ProviderPlugin = {
@@ -159,19 +188,18 @@ export const bedrock: ProviderPlugin = {
   version,
   createProvider: (secrets, config) =>
     Effect.gen(function*() {
-      const model = (yield* readString(config, "providers.bedrock.model")) ??
-        "anthropic.claude-3-5-haiku-20241022-v1:0"
+      const model = (yield* readString(config, "providers.bedrock.model")) ?? bedrockDefaultModel
       const region = yield* readString(config, "providers.bedrock.region")
       const endpoint = yield* readString(config, "providers.bedrock.baseUrl")
-      const keyError = (error: { readonly message: string }) =>
-        new PluginError({
-          reason: "LoadFailed",
-          pluginId: "bedrock",
-          message: `The Bedrock credentials could not be read from the secrets store: ${error.message}`
-        })
-      const accessKeyId = yield* secrets.retrieve("provider.bedrock.accessKeyId").pipe(Effect.mapError(keyError))
-      const secretAccessKey = yield* secrets.retrieve("provider.bedrock.secretAccessKey").pipe(Effect.mapError(keyError))
-      const credentials = Option.isSome(accessKeyId) && Option.isSome(secretAccessKey)
+      const accessKeyId = yield* secrets.retrieve("provider.bedrock.accessKeyId").pipe(Effect.mapError(storeError("bedrock")))
+      const secretAccessKey = yield* secrets.retrieve("provider.bedrock.secretAccessKey").pipe(
+        Effect.mapError(storeError("bedrock"))
+      )
+      const stored = Option.isSome(accessKeyId) && Option.isSome(secretAccessKey)
+      if (stored) {
+        yield* KeyBinding.checkBinding({ secrets, providerId: "bedrock", baseUrl: endpoint, defaultBaseUrl: undefined })
+      }
+      const credentials = stored
         ? { credentials: { accessKeyId: accessKeyId.value, secretAccessKey: secretAccessKey.value } }
         : {}
       // Loaded on first use: the AWS SDK costs most of a second to import.
@@ -196,146 +224,61 @@ export const bedrock: ProviderPlugin = {
         ...(rateLimiter !== undefined ? { rateLimiter } : {})
       })
     }),
-  getPairingTools: (secrets, config) =>
-    pairingTools({
-      id: "bedrock",
-      name: "AWS Bedrock",
-      defaultModel: "anthropic.claude-3-5-haiku-20241022-v1:0",
-      tiers: ["complex", "reasoning"],
-      secrets,
-      config,
-      parameters: Schema.Struct({
-        model: modelField("anthropic.claude-3-5-haiku-20241022-v1:0"),
-        baseUrl: baseUrlField,
-        accessKeyId: Schema.optional(credentialField("AWS access key id (omit to use the default credential chain)")),
-        secretAccessKey: Schema.optional(credentialField("AWS secret access key")),
-        region: Schema.optional(Schema.NonEmptyTrimmedString.annotations({ description: "AWS region, e.g. us-east-1" }))
-      }) as Schema.Schema<PairArgs, unknown>,
-      store: (args) =>
-        Effect.gen(function*() {
-          if (args.accessKeyId !== undefined && args.secretAccessKey !== undefined) {
-            yield* secrets.store("provider.bedrock.accessKeyId", Redacted.make(args.accessKeyId))
-            yield* secrets.store("provider.bedrock.secretAccessKey", Redacted.make(args.secretAccessKey))
-          }
-          if (args.region !== undefined) yield* config.set("providers.bedrock.region", args.region)
-        })
-    })
+  getPairingTools: (secrets, config) => pairingToolsOf("bedrock", secrets, config, "model")
+}
+
+const bedrockDefaultModel = "anthropic.claude-3-5-haiku-20241022-v1:0"
+
+const bedrockPairing = (secrets: SecretsService, config: ConfigService, trust: Trust): ToolProvider =>
+  pairingTools({
+    id: "bedrock",
+    name: "AWS Bedrock",
+    defaultModel: bedrockDefaultModel,
+    tiers: ["complex", "reasoning"],
+    secrets,
+    config,
+    trust,
+    fields: {
+      accessKeyId: Schema.optional(credentialField("AWS access key id (omit to use the default credential chain)")),
+      secretAccessKey: Schema.optional(credentialField("AWS secret access key")),
+      region: Schema.optional(Schema.NonEmptyTrimmedString.annotations({ description: "AWS region, e.g. us-east-1" }))
+    },
+    secretNames: ["provider.bedrock.accessKeyId", "provider.bedrock.secretAccessKey"],
+    defaultBaseUrl: () => undefined,
+    store: (args) =>
+      Effect.gen(function*() {
+        if (args.accessKeyId !== undefined && args.secretAccessKey !== undefined) {
+          yield* secrets.store("provider.bedrock.accessKeyId", Redacted.make(args.accessKeyId))
+          yield* secrets.store("provider.bedrock.secretAccessKey", Redacted.make(args.secretAccessKey))
+        }
+        if (args.region !== undefined) yield* config.set("providers.bedrock.region", args.region)
+      })
+  })
+
+const openAiCompatibleOptions: Record<string, OpenAiCompatiblePluginOptions> = {
+  openai: openaiOptions,
+  litellm: litellmOptions,
+  ollama: ollamaOptions
 }
 
 /** All built-in plugins. @since 0.1.0 */
 export const builtins: ReadonlyArray<ProviderPlugin> = [openai, litellm, bedrock, ollama]
 
-const defaultProviderOf = (config: ConfigService, unpaired: string) =>
-  Effect.map(readString(config, "routing.defaultProvider"), (configured) => {
-    const fallback = configured ?? "ollama"
-    return fallback === unpaired ? (unpaired === "ollama" ? "openai" : "ollama") : fallback
-  })
-
-const tiersAll: ReadonlyArray<QueryTier> = ["simple", "moderate", "complex", "reasoning"]
+const pairingToolsOf = (id: string, secrets: SecretsService, config: ConfigService, trust: Trust): ToolProvider =>
+  id === "bedrock" ? bedrockPairing(secrets, config, trust) : openAiCompatiblePairing(openAiCompatibleOptions[id]!)(secrets, config, trust)
 
 /**
- * The `<id>_pair` / `<id>_unpair` tools of one provider. `credentials` is the Schema of the
- * provider's own credential fields; `store` saves them.
+ * The pairing tools of a built-in provider for a person at a terminal (`scripts/pair.ts`): unlike
+ * the ones `getPairingTools` offers to a model, they take a base URL, replace stored credentials
+ * and, on unpairing, delete them. Never hand these to a model.
+ *
+ * @since 0.1.0
  */
-/** Every field a pairing tool may take; each provider's Schema picks its own. */
-interface PairArgs {
-  readonly apiKey?: string
-  readonly accessKeyId?: string
-  readonly secretAccessKey?: string
-  readonly region?: string
-  readonly model?: string
-  readonly baseUrl?: string
-}
-
-const modelField = (defaultModel: string) =>
-  Schema.optional(Schema.NonEmptyTrimmedString.annotations({ description: `Model to use (default ${defaultModel})` }))
-/**
- * A credential as pasted: surrounding whitespace is trimmed rather than refused, because a
- * refusal would quote the value in the error.
- */
-const credentialField = (description: string) =>
-  Schema.transform(Schema.String.annotations({ description }), Schema.NonEmptyTrimmedString, {
-    strict: true,
-    decode: (text) => text.trim(),
-    encode: (text) => text
-  })
-/** Checked here, before anything is stored, so a bad URL cannot leave a half-done pairing. */
-const baseUrlField = Schema.optional(
-  Schema.String.annotations({ description: "Base URL of the API (for proxies and self-hosted servers)" }).pipe(
-    Schema.filter((text) => text === "" || Schema.is(HttpUrl)(text) || `must be an http(s) URL such as "http://127.0.0.1:4000", got ${JSON.stringify(text)}`)
-  )
-)
-
-const pairingTools = (options: {
-  readonly id: string
-  readonly name: string
-  readonly defaultModel: string
-  readonly tiers: ReadonlyArray<QueryTier>
-  readonly secrets: SecretsService
-  readonly config: ConfigService
-  /** The provider's own parameters (credentials, model, base URL). */
-  readonly parameters: Schema.Schema<PairArgs, unknown>
-  readonly store: (args: PairArgs) => Effect.Effect<void, unknown>
-}) => {
-  const { config, id, secrets } = options
-  const fail = (what: string) => (error: unknown) =>
-    Effect.fail(`Pairing ${options.name} failed while ${what}: ${Predicate.hasProperty(error, "message") ? String(error.message) : "unknown error"}`)
-  const pair = tool({
-    name: `${id}_pair`,
-    description: `Pair ${options.name} as a model provider: stores its credentials securely, sets the model, ` +
-      `enables it and routes the ${options.tiers.join(" and ")} tiers to it. Takes effect on the next request.`,
-    parameters: options.parameters,
-    sensitive: ["apiKey", "accessKeyId", "secretAccessKey"],
-    handler: (args) =>
-      Effect.gen(function*() {
-        yield* options.store(args).pipe(Effect.catchAll(fail("storing the credentials")))
-        const model = args.model ?? (yield* readString(config, `providers.${id}.model`)) ?? options.defaultModel
-        yield* config.set(`providers.${id}.model`, model).pipe(Effect.catchAll(fail("setting the model")))
-        if (args.baseUrl !== undefined && args.baseUrl !== "") {
-          yield* config.set(`providers.${id}.baseUrl`, args.baseUrl).pipe(Effect.catchAll(fail("setting the base URL")))
-        }
-        const enabled = yield* read(config, "plugins.enabled")
-        const list = Array.isArray(enabled) ? enabled.filter(Predicate.isString) : []
-        if (!list.includes(id)) {
-          yield* config.set("plugins.enabled", [...list, id]).pipe(Effect.catchAll(fail("enabling the plugin")))
-        }
-        for (const tier of options.tiers) {
-          yield* config.set(`routing.tierMapping.${tier}`, id).pipe(Effect.catchAll(fail("updating the tier mapping")))
-        }
-        return `${options.name} paired (model ${model}). Tiers ${options.tiers.join(", ")} now route to ${id}; ` +
-          `this takes effect on the next request.`
-      })
-  })
-  const unpair = tool({
-    name: `${id}_unpair`,
-    description: `Disconnect ${options.name}: disables it and routes its tiers back to the default provider. ` +
-      `Set deleteKey to also delete its stored credentials.`,
-    parameters: Schema.Struct({
-      deleteKey: Schema.optional(Schema.Boolean.annotations({ description: "Also delete the stored credentials" }))
-    }),
-    handler: ({ deleteKey }) =>
-      Effect.gen(function*() {
-        const enabled = yield* read(config, "plugins.enabled")
-        const list = Array.isArray(enabled) ? enabled.filter(Predicate.isString) : []
-        yield* config.set("plugins.enabled", list.filter((name) => name !== id)).pipe(
-          Effect.catchAll(fail("disabling the plugin"))
-        )
-        const fallback = yield* defaultProviderOf(config, id)
-        const moved: Array<QueryTier> = []
-        for (const tier of tiersAll) {
-          if ((yield* readString(config, `routing.tierMapping.${tier}`)) === id) {
-            yield* config.set(`routing.tierMapping.${tier}`, fallback).pipe(Effect.catchAll(fail("updating the tier mapping")))
-            moved.push(tier)
-          }
-        }
-        if (deleteKey === true) {
-          const keys = yield* secrets.list(`provider.${id}.*`).pipe(Effect.catchAll(fail("listing the credentials")))
-          for (const key of keys) yield* secrets.delete(key).pipe(Effect.catchAll(fail("deleting the credentials")))
-        }
-        return `${options.name} disabled.` +
-          (moved.length > 0 ? ` Tiers ${moved.join(", ")} now route to ${fallback}.` : "") +
-          (deleteKey === true ? " Its stored credentials were deleted." : "")
-      })
-  })
-  return localTools([pair, unpair], { name: `${id}-pairing` })
-}
+export const operatorPairingTools = (
+  providerId: string,
+  secrets: SecretsService,
+  config: ConfigService
+): Option.Option<ToolProvider> =>
+  builtins.some((plugin) => plugin.id === providerId)
+    ? Option.some(pairingToolsOf(providerId, secrets, config, "operator"))
+    : Option.none()

@@ -10,10 +10,11 @@ import * as Stream from "effect/Stream"
 import * as ConfigManager from "../../src/config/ConfigManager.js"
 import * as ExecutionContext from "../../src/domain/ExecutionContext.js"
 import type { ToolEvent } from "../../src/domain/Events.js"
-import { bedrock, builtins, litellm, ollama, openai } from "../../src/plugins/builtin.js"
+import { bedrock, builtins, litellm, ollama, openai, operatorPairingTools } from "../../src/plugins/builtin.js"
 import { type ProviderPlugin, ProviderPluginSchema } from "../../src/plugins/ProviderPlugin.js"
 import * as SecretsManager from "../../src/secrets/SecretsManager.js"
 import * as Toolbox from "../../src/tools/Toolbox.js"
+import * as KeyBinding from "../../src/plugins/internal/keyBinding.js"
 
 const KEY = "sk-proj-pairing-test-7c6b5a4d3e2f"
 const context = ExecutionContext.make({ contextId: "ctx", taskId: "task", agentId: "agent" })
@@ -21,12 +22,22 @@ const context = ExecutionContext.make({ contextId: "ctx", taskId: "task", agentI
 const stores = (config: Record<string, unknown> = {}, secrets: Record<string, string> = {}) =>
   Layer.merge(ConfigManager.layerMemory(config), SecretsManager.layerMemoryWith({ envFallback: false, initial: secrets }))
 
-/** Runs one of a plugin's pairing tools through a Toolbox, as an agent would. */
+/** Runs one of a plugin's pairing tools through a Toolbox, as an agent would (the model's tools). */
 const runTool = (plugin: ProviderPlugin, name: string, args: Record<string, unknown>) =>
   Effect.gen(function*() {
     const config = yield* ConfigManager.ConfigManager
     const secrets = yield* SecretsManager.SecretsManager
     const toolbox = yield* Toolbox.make([plugin.getPairingTools!(secrets, config)])
+    const events = yield* Stream.runCollect(toolbox.execute({ id: "call-1", name, arguments: args }, context))
+    return Chunk.toArray(events) as ReadonlyArray<ToolEvent>
+  })
+
+/** Runs one of a provider's pairing tools as `scripts/pair.ts` does (a person at a terminal). */
+const runOperatorTool = (plugin: ProviderPlugin, name: string, args: Record<string, unknown>) =>
+  Effect.gen(function*() {
+    const config = yield* ConfigManager.ConfigManager
+    const secrets = yield* SecretsManager.SecretsManager
+    const toolbox = yield* Toolbox.make([Option.getOrThrow(operatorPairingTools(plugin.id, secrets, config))])
     const events = yield* Stream.runCollect(toolbox.execute({ id: "call-1", name, arguments: args }, context))
     return Chunk.toArray(events) as ReadonlyArray<ToolEvent>
   })
@@ -77,7 +88,7 @@ describe("built-in plugins", () => {
 describe("openai_pair", () => {
   it.effect("stores the key, sets model and base URL, enables openai and routes complex and reasoning to it", () =>
     Effect.gen(function*() {
-      const events = yield* runTool(openai, "openai_pair", { apiKey: KEY, model: "gpt-4.1-mini", baseUrl: "http://127.0.0.1:9999" })
+      const events = yield* runOperatorTool(openai, "openai_pair", { apiKey: KEY, model: "gpt-4.1-mini", baseUrl: "http://127.0.0.1:9999" })
       const result = outcome(events)
       expect(result.ok).toBe(true)
       expect(result.text).toContain("gpt-4.1-mini")
@@ -90,8 +101,8 @@ describe("openai_pair", () => {
 
   it.effect("uses the default model when none is given and does not enable openai twice", () =>
     Effect.gen(function*() {
-      expect(outcome(yield* runTool(openai, "openai_pair", { apiKey: KEY })).ok).toBe(true)
-      expect(outcome(yield* runTool(openai, "openai_pair", { apiKey: KEY })).ok).toBe(true)
+      expect(outcome(yield* runOperatorTool(openai, "openai_pair", { apiKey: KEY })).ok).toBe(true)
+      expect(outcome(yield* runOperatorTool(openai, "openai_pair", { apiKey: KEY })).ok).toBe(true)
       expect(yield* configValue("providers.openai.model")).toBe("gpt-4.1")
       expect(yield* configValue("plugins.enabled")).toEqual(["ollama", "openai"])
     }).pipe(Effect.provide(stores({ plugins: { enabled: ["ollama"] } }))))
@@ -124,7 +135,7 @@ describe("openai_pair", () => {
 
   it.effect("refuses a base URL that is not an http(s) URL before storing anything, and the error hides the key", () =>
     Effect.gen(function*() {
-      const events = yield* runTool(openai, "openai_pair", { apiKey: KEY, baseUrl: "api.openai.com" })
+      const events = yield* runOperatorTool(openai, "openai_pair", { apiKey: KEY, baseUrl: "api.openai.com" })
       const result = outcome(events)
       expect(result).toMatchObject({ ok: false, reason: "InvalidArguments" })
       expect(result.text).toContain("baseUrl")
@@ -138,7 +149,7 @@ describe("openai_pair", () => {
 describe("litellm_pair and ollama_pair", () => {
   it.effect("litellm pairs without a key and takes moderate, complex and reasoning", () =>
     Effect.gen(function*() {
-      expect(outcome(yield* runTool(litellm, "litellm_pair", { baseUrl: "http://127.0.0.1:4000" })).ok).toBe(true)
+      expect(outcome(yield* runOperatorTool(litellm, "litellm_pair", { baseUrl: "http://127.0.0.1:4000" })).ok).toBe(true)
       expect(yield* tierMapping).toEqual({ simple: "ollama", moderate: "litellm", complex: "litellm", reasoning: "litellm" })
       expect(yield* secretValue("provider.litellm.apiKey")).toBeUndefined()
       expect(yield* configValue("providers.litellm.model")).toBe("gpt-4o-mini")
@@ -172,7 +183,7 @@ describe("<id>_unpair", () => {
   it.effect("with deleteKey also deletes the provider's stored key, and only its own", () =>
     Effect.gen(function*() {
       yield* runTool(openai, "openai_pair", { apiKey: KEY })
-      const events = yield* runTool(openai, "openai_unpair", { deleteKey: true })
+      const events = yield* runOperatorTool(openai, "openai_unpair", { deleteKey: true })
       expect(outcome(events).ok).toBe(true)
       expect(JSON.stringify(events)).not.toContain(KEY)
       expect(yield* secretValue("provider.openai.apiKey")).toBeUndefined()
@@ -222,8 +233,94 @@ describe("bedrock", () => {
   it.effect("bedrock_unpair with deleteKey deletes both stored credentials", () =>
     Effect.gen(function*() {
       yield* runTool(bedrock, "bedrock_pair", { accessKeyId, secretAccessKey })
-      yield* runTool(bedrock, "bedrock_unpair", { deleteKey: true })
+      yield* runOperatorTool(bedrock, "bedrock_unpair", { deleteKey: true })
       expect(yield* secretValue("provider.bedrock.accessKeyId")).toBeUndefined()
       expect(yield* secretValue("provider.bedrock.secretAccessKey")).toBeUndefined()
     }).pipe(Effect.provide(stores())))
+})
+
+describe("the pairing tools a model is offered cannot move or replace a credential", () => {
+  it.effect("a base URL is refused: nothing is stored, enabled or routed", () =>
+    Effect.gen(function*() {
+      for (const [plugin, name] of [[litellm, "litellm_pair"], [ollama, "ollama_pair"], [openai, "openai_pair"], [bedrock, "bedrock_pair"]] as const) {
+        const events = yield* runTool(plugin, name, { apiKey: KEY, baseUrl: "http://127.0.0.1:1/attacker" })
+        const result = outcome(events)
+        expect(result).toMatchObject({ ok: false, reason: "InvalidArguments" })
+        expect(result.text).toContain("baseUrl")
+        expect(JSON.stringify(events)).not.toContain(KEY)
+      }
+      expect(yield* configValue("providers")).toBeUndefined()
+      expect(yield* configValue("plugins.enabled")).toEqual(["ollama"])
+      expect(yield* secretValue("provider.litellm.apiKey")).toBeUndefined()
+    }).pipe(Effect.provide(stores({ plugins: { enabled: ["ollama"] } }))))
+
+  it.effect("a stored key is never replaced, and the answer says the operator does it", () =>
+    Effect.gen(function*() {
+      const result = outcome(yield* runTool(openai, "openai_pair", { apiKey: "sk-attacker-key-000000" }))
+      expect(result.ok).toBe(false)
+      expect(result.text).toContain("scripts/pair.ts openai")
+      expect(yield* secretValue("provider.openai.apiKey")).toBe(KEY)
+      expect(yield* configValue("plugins.enabled")).toEqual(["ollama"])
+    }).pipe(Effect.provide(stores({ plugins: { enabled: ["ollama"] } }, { "provider.openai.apiKey": KEY }))))
+
+  it.effect("unpairing cannot delete stored credentials", () =>
+    Effect.gen(function*() {
+      const result = outcome(yield* runTool(openai, "openai_unpair", { deleteKey: true }))
+      expect(result.ok).toBe(false)
+      expect(result.text).toContain("scripts/pair.ts openai --unpair --delete-key")
+      expect(yield* secretValue("provider.openai.apiKey")).toBe(KEY)
+      expect(yield* configValue("plugins.enabled")).toEqual(["openai"])
+    }).pipe(Effect.provide(stores({ plugins: { enabled: ["openai"] } }, { "provider.openai.apiKey": KEY }))))
+
+  it.effect("a first key is bound to the base URL the operator configured", () =>
+    Effect.gen(function*() {
+      expect(outcome(yield* runTool(litellm, "litellm_pair", { apiKey: KEY })).ok).toBe(true)
+      expect(yield* secretValue(KeyBinding.bindingKeyName("litellm"))).toBe("http://127.0.0.1:4100")
+      expect(yield* configValue("providers.litellm.baseUrl")).toBe("http://127.0.0.1:4100/")
+    }).pipe(Effect.provide(stores({ providers: { litellm: { baseUrl: "http://127.0.0.1:4100/" } } }))))
+})
+
+describe("operator pairing and the key's base URL", () => {
+  it.effect("a new base URL with a new key binds the key to the new URL", () =>
+    Effect.gen(function*() {
+      yield* runOperatorTool(litellm, "litellm_pair", { apiKey: KEY, baseUrl: "http://127.0.0.1:4000" })
+      yield* runOperatorTool(litellm, "litellm_pair", { apiKey: "sk-second-key-0000000", baseUrl: "http://127.0.0.1:4200" })
+      expect(yield* secretValue("provider.litellm.apiKey")).toBe("sk-second-key-0000000")
+      expect(yield* secretValue(KeyBinding.bindingKeyName("litellm"))).toBe("http://127.0.0.1:4200")
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("a new base URL without a key removes the key paired for the old one, and says so", () =>
+    Effect.gen(function*() {
+      yield* runOperatorTool(litellm, "litellm_pair", { apiKey: KEY, baseUrl: "http://127.0.0.1:4000" })
+      const result = outcome(yield* runOperatorTool(litellm, "litellm_pair", { baseUrl: "http://127.0.0.1:4200" }))
+      expect(result.ok).toBe(true)
+      expect(result.text).toContain("were removed")
+      expect(yield* secretValue("provider.litellm.apiKey")).toBeUndefined()
+      expect(yield* secretValue(KeyBinding.bindingKeyName("litellm"))).toBeUndefined()
+      expect(yield* configValue("providers.litellm.baseUrl")).toBe("http://127.0.0.1:4200")
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("a provider whose configured base URL is not the one its stored key was paired for refuses to start", () =>
+    Effect.gen(function*() {
+      const config = yield* ConfigManager.ConfigManager
+      const secrets = yield* SecretsManager.SecretsManager
+      const error = yield* Effect.flip(litellm.createProvider(secrets, config))
+      expect(error.message).toContain("paired for http://127.0.0.1:4000")
+      expect(error.message).toContain("http://127.0.0.1:9/elsewhere")
+      expect(error.message).toContain("scripts/pair.ts litellm")
+      expect(error.message).not.toContain(KEY)
+    }).pipe(
+      Effect.provide(stores(
+        { providers: { litellm: { baseUrl: "http://127.0.0.1:9/elsewhere" } } },
+        { "provider.litellm.apiKey": KEY, [KeyBinding.bindingKeyName("litellm")]: "http://127.0.0.1:4000" }
+      ))
+    ))
+
+  it.effect("a key stored before bindings existed is only sent to the provider's default base URL", () =>
+    Effect.gen(function*() {
+      const config = yield* ConfigManager.ConfigManager
+      const secrets = yield* SecretsManager.SecretsManager
+      const error = yield* Effect.flip(openai.createProvider(secrets, config))
+      expect(error.message).toContain("paired for https://api.openai.com")
+    }).pipe(Effect.provide(stores({ providers: { openai: { baseUrl: "http://127.0.0.1:9" } } }, { "provider.openai.apiKey": KEY }))))
 })

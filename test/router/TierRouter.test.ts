@@ -15,7 +15,8 @@ import * as ExecutionContext from "../../src/domain/ExecutionContext.js"
 import type { ToolEvent } from "../../src/domain/Events.js"
 import * as Message from "../../src/domain/Message.js"
 import type { ChatChunk, QueryTier } from "../../src/domain/Message.js"
-import { builtins } from "../../src/plugins/builtin.js"
+import { builtins, operatorPairingTools } from "../../src/plugins/builtin.js"
+import * as KeyBinding from "../../src/plugins/internal/keyBinding.js"
 import * as PluginRegistry from "../../src/plugins/ProviderPlugin.js"
 import * as LanguageModel from "../../src/providers/LanguageModel.js"
 import * as OpenAiCompatible from "../../src/providers/OpenAiCompatible.js"
@@ -66,11 +67,26 @@ interface KernelOptions {
   readonly plugins?: ReadonlyArray<PluginRegistry.ProviderPlugin>
 }
 
+/**
+ * Stored keys as pairing leaves them: each bound to the base URL its provider is configured with
+ * (a key is only ever sent where it was paired).
+ */
+const withBindings = (config: Record<string, unknown>, secrets: Readonly<Record<string, string>>) => {
+  const out: Record<string, string> = { ...secrets }
+  const providers = (config.providers ?? {}) as Record<string, { readonly baseUrl?: string }>
+  for (const name of Object.keys(secrets)) {
+    const id = /^provider\.([^.]+)\.apiKey$/.exec(name)?.[1]
+    const baseUrl = id !== undefined ? providers[id]?.baseUrl : undefined
+    if (id !== undefined && baseUrl !== undefined) out[KeyBinding.bindingKeyName(id)] = KeyBinding.normalizeBaseUrl(baseUrl)
+  }
+  return out
+}
+
 /** The real config, secrets, registry, classifier and router, over a real HTTP client. */
 const kernel = (config: Record<string, unknown>, options: KernelOptions = {}) => {
   const base = Layer.mergeAll(
     ConfigManager.layerMemory(config),
-    SecretsManager.layerMemoryWith({ envFallback: false, initial: options.secrets ?? {} }),
+    SecretsManager.layerMemoryWith({ envFallback: false, initial: withBindings(config, options.secrets ?? {}) }),
     NodeHttpClient.layerUndici
   )
   const registry = PluginRegistry.layer({
@@ -473,8 +489,10 @@ describe("TierRouter: pairing and plugins", () => {
 
   const runTool = (name: string, args: Record<string, unknown>) =>
     Effect.gen(function*() {
-      const registry = yield* PluginRegistry.PluginRegistry
-      const toolbox = yield* Toolbox.make(yield* registry.pairingTools)
+      // A person pairing at a terminal (scripts/pair.ts): the tools that may set a base URL.
+      const secrets = yield* SecretsManager.SecretsManager
+      const config = yield* ConfigManager.ConfigManager
+      const toolbox = yield* Toolbox.make([Option.getOrThrow(operatorPairingTools(name.split("_")[0]!, secrets, config))])
       const events = yield* Stream.runCollect(toolbox.execute({ id: `call-${name}`, name, arguments: args }, context))
       return Chunk.toArray(events) as ReadonlyArray<ToolEvent>
     })
