@@ -23,6 +23,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -32,6 +33,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Os from "node:os"
 import { SecretsError } from "../domain/Errors.js"
+import { defaultLockOptions } from "../internal/fileLock.js"
 import { withSpan } from "../internal/tracing.js"
 import { type Backend, memoryBackend } from "./internal/backend.js"
 import { makeFileBackend } from "./internal/fileStore.js"
@@ -264,6 +266,11 @@ export interface FileOptions extends EnvFallbackOptions {
   readonly passphrase?: Redacted.Redacted<string>
   /** The key file used when there is no passphrase (default: the store path plus `.key`). */
   readonly keyFile?: string
+  /**
+   * How long a write waits while another process writes the store (default 15 seconds) before
+   * failing with `Io` naming the lock file and its holder.
+   */
+  readonly lockTimeout?: Duration.DurationInput
 }
 
 /**
@@ -290,10 +297,12 @@ export const defaultStorePath: Effect.Effect<string, never, Path.Path> = Effect.
 /**
  * The encrypted file store. Each value is sealed with AES-256-GCM under a fresh random nonce,
  * key names are indexed by HMAC and sealed with their values, and a checksum covers the whole
- * file. Writes are serialized and atomic; the file is 0600 and a directory it creates 0700.
- * Opening a store with the wrong passphrase or key file fails with `WrongKey`, a damaged one
- * with `Corrupt`; neither ever touches the file. Nothing is bound to the machine: the store
- * and its key file (or passphrase) open anywhere.
+ * file. Writes are atomic and serialized, within the process and across processes (a lock file
+ * beside the store, `<path>.lock`; a holder that died, even by SIGKILL, is detected and does not
+ * block others); the file is 0600 and a directory it creates 0700. Opening a store with the
+ * wrong passphrase or key file fails with `WrongKey`, a damaged one with `Corrupt`; neither ever
+ * touches the file. Nothing is bound to the machine: the store and its key file (or passphrase)
+ * open anywhere.
  *
  * @since 0.1.0
  */
@@ -309,7 +318,8 @@ export const makeFile = (
       path,
       keyFile: options.keyFile ?? `${path}.key`,
       passphrase: Option.filter(passphrase, (secret) => Redacted.value(secret) !== ""),
-      passphraseEnvVar
+      passphraseEnvVar,
+      lock: { ...defaultLockOptions, ...(options.lockTimeout !== undefined ? { timeout: options.lockTimeout } : {}) }
     })
     return yield* fromBackend(backend, options)
   }).pipe(Effect.withSpan("SecretsManager.makeFile"))

@@ -3,7 +3,10 @@
  * file), loading with precise errors, and serialized atomic writes.
  *
  * Every operation first re-reads the file and reloads it when its bytes changed, so a key
- * stored by another process (a pairing script, say) is seen, and a write never drops it.
+ * stored by another process (a pairing script, say) is seen. Every write holds the store's
+ * cross-process lock (`internal/fileLock.ts`) from that re-read until the new file has replaced
+ * the old, so two processes writing at once never drop each other's keys; reads take no lock,
+ * since a file is only ever replaced whole.
  */
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -16,6 +19,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { SecretsError } from "../../domain/Errors.js"
 import { writeFileAtomic } from "../../internal/atomicFile.js"
+import * as FileLock from "../../internal/fileLock.js"
 import type { Backend, Change, Entries } from "./backend.js"
 import * as Sealed from "./sealedFile.js"
 
@@ -26,6 +30,7 @@ export interface FileStoreOptions {
   readonly passphrase: Option.Option<Redacted.Redacted<string>>
   /** The environment variable a user sets for the passphrase, named in error messages. */
   readonly passphraseEnvVar: string
+  readonly lock: FileLock.LockOptions
 }
 
 interface PendingChange {
@@ -223,35 +228,46 @@ export const makeFileBackend = (
     // whole queue with one file write, so many concurrent stores cost a few fsyncs, not one each.
     const pending: Array<PendingChange> = []
 
+    const lockFailure = (error: FileLock.FileLockError) => new SecretsError({ reason: "Io", path, message: error.message })
+
     const commit = (batch: ReadonlyArray<PendingChange>) =>
-      Effect.gen(function*() {
-        const current = yield* load(state)
-        state = current
-        let entries = current.entries
-        let changed = false
-        const results = batch.map(({ change }) => {
-          const { next, result } = change(entries)
-          if (next !== undefined) {
-            entries = next
-            changed = true
-          }
-          return result
-        })
-        if (!changed) return results
-        const master = yield* ensureMaster(current)
-        const bytes = Sealed.encodeFile(current.header, master, entries)
-        yield* writeFileAtomic(path, bytes, { mode: 0o600, dirMode: 0o700 }).pipe(
+      FileLock.withFileLock(path, options.lock, (held) =>
+        Effect.gen(function*() {
+          const current = yield* load(state)
+          state = current
+          let entries = current.entries
+          let changed = false
+          const results = batch.map(({ change }) => {
+            const { next, result } = change(entries)
+            if (next !== undefined) {
+              entries = next
+              changed = true
+            }
+            return result
+          })
+          if (!changed) return results
+          const master = yield* ensureMaster(current)
+          const bytes = Sealed.encodeFile(current.header, master, entries)
+          yield* writeFileAtomic(path, bytes, { mode: 0o600, dirMode: 0o700, beforeReplace: held.ensureHeld }).pipe(
+            Effect.provide(context),
+            Effect.mapError((error) => error._tag === "FileLockLost" ? lockFailure(error) : ioError(path, "write", error))
+          )
+          state = { header: current.header, master: Option.some(master), entries, bytes }
+          return results
+        })).pipe(
           Effect.provide(context),
-          Effect.mapError((error) => ioError(path, "write", error))
+          Effect.mapError((error) =>
+            error._tag === "SecretsError"
+              ? error
+              : error._tag === "FileLockTimeout"
+              ? lockFailure(error)
+              : ioError(FileLock.lockPathFor(path), "lock", error)
+          ),
+          Effect.exit,
+          Effect.flatMap((exit) =>
+            Effect.forEach(batch, ({ done }, i) => Deferred.done(done, Exit.map(exit, (results) => results[i])))
+          )
         )
-        state = { header: current.header, master: Option.some(master), entries, bytes }
-        return results
-      }).pipe(
-        Effect.exit,
-        Effect.flatMap((exit) =>
-          Effect.forEach(batch, ({ done }, i) => Deferred.done(done, Exit.map(exit, (results) => results[i])))
-        )
-      )
 
     const modify: Backend["modify"] = <A>(change: (current: Entries) => Change<A>) =>
       Effect.gen(function*() {
