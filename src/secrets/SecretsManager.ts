@@ -299,10 +299,11 @@ export const defaultStorePath: Effect.Effect<string, never, Path.Path> = Effect.
  * key names are indexed by HMAC and sealed with their values, and a checksum covers the whole
  * file. Writes are atomic and serialized, within the process and across processes (a lock file
  * beside the store, `<path>.lock`; a holder that died, even by SIGKILL, is detected and does not
- * block others); the file is 0600 and a directory it creates 0700. Opening a store with the
- * wrong passphrase or key file fails with `WrongKey`, a damaged one with `Corrupt`; neither ever
- * touches the file. Nothing is bound to the machine: the store and its key file (or passphrase)
- * open anywhere.
+ * block others); the file is 0600 and a directory it creates 0700. A key file that is a symbolic
+ * link, belongs to another user or is readable by others, and a directory other users can write,
+ * are refused with `Io` saying what to fix. Opening a store with the wrong passphrase or key file
+ * fails with `WrongKey`, a damaged one with `Corrupt`; neither ever touches the file. Nothing is
+ * bound to the machine: the store and its key file (or passphrase) open anywhere.
  *
  * @since 0.1.0
  */

@@ -21,6 +21,7 @@ import { SecretsError } from "../../domain/Errors.js"
 import { writeFileAtomic } from "../../internal/atomicFile.js"
 import * as FileLock from "../../internal/fileLock.js"
 import type { Backend, Change, Entries } from "./backend.js"
+import { checkPrivateDirectory, readTrustedKeyFile } from "./keyFile.js"
 import * as Sealed from "./sealedFile.js"
 
 /** Where the store lives and how it is unlocked. */
@@ -88,20 +89,7 @@ export const makeFileBackend = (
         Effect.mapError((error) => ioError(file, "read", error))
       )
 
-    const readKeyFile = readOptional(keyFile).pipe(
-      Effect.flatMap(Option.match({
-        onNone: () => Effect.succeed(Option.none<Uint8Array>()),
-        onSome: (bytes) =>
-          bytes.length === Sealed.KEY_FILE_BYTES ? Effect.succeed(Option.some(bytes)) : Effect.fail(
-            new SecretsError({
-              reason: "Corrupt",
-              path: keyFile,
-              message: `The key file ${keyFile} is damaged: it holds ${bytes.length} bytes, not ` +
-                `${Sealed.KEY_FILE_BYTES}. ${untouched} Restore it from a backup; without it ${path} cannot be read.`
-            })
-          )
-      }))
-    )
+    const readKeyFile = readTrustedKeyFile(keyFile, path)
 
     // Exclusive creation: two processes creating a store at once must agree on one key, so the
     // loser of the race adopts the winner's file instead of replacing it.
@@ -212,6 +200,9 @@ export const makeFileBackend = (
           previous !== undefined && sameBytes(previous.bytes, bytes) ? Effect.succeed(previous) : openBytes(bytes)
       })))
 
+    for (const directory of new Set([pathApi.dirname(path), pathApi.dirname(keyFile)])) {
+      yield* checkPrivateDirectory(directory, directory === pathApi.dirname(path) ? `the secrets store ${path}` : `the key file ${keyFile}`)
+    }
     let state = yield* load(undefined)
     const lock = yield* Effect.makeSemaphore(1)
 
