@@ -201,22 +201,67 @@ const noSecrets: ReadonlyArray<string> = []
 
 const credentialName = /auth|key|token|secret|passw|pwd|cookie|credential|session|signature/i
 
-/**
- * The secrets in a set of headers or environment variables, for `scrubber`: every value (and its
- * last word, the token of `Bearer <token>`) of an entry whose name speaks of a credential
- * (`Authorization`, `X-Api-Key`, `GITHUB_TOKEN`, …), at any length, and the values of four
- * characters or more of the others, since servers echo what they were sent.
- *
- * @since 0.1.0
- */
-export const secretsOfRecord = (record: Readonly<Record<string, string | Redacted.Redacted<string>>>): ReadonlyArray<string> => {
+const collectRecord = (
+  record: Readonly<Record<string, string | Redacted.Redacted<string>>>,
+  others: number | undefined
+): ReadonlyArray<string> => {
   const found = new Set<string>()
   for (const name in record) {
     const value = textOf(record[name]!).trim()
-    const minimum = credentialName.test(name) ? 1 : 4
+    const minimum = credentialName.test(name) ? 1 : others
+    if (minimum === undefined) continue
     if (value.length >= minimum) found.add(value)
     const lastWord = value.split(/\s+/).pop()
     if (lastWord !== undefined && lastWord.length >= minimum) found.add(lastWord)
   }
   return [...found].sort((a, b) => b.length - a.length)
+}
+
+/**
+ * The secrets in a set of request headers, for `scrubber`: every value (and its last word, the
+ * token of `Bearer <token>`) of a header whose name speaks of a credential (`Authorization`,
+ * `X-Api-Key`, `Cookie`, …) at any length, and the values of four characters or more of the
+ * others, since headers handed to a tool provider are mostly credentials and servers echo them.
+ *
+ * @since 0.1.0
+ */
+export const secretsOfHeaders = (headers: Readonly<Record<string, string | Redacted.Redacted<string>>>): ReadonlyArray<string> =>
+  collectRecord(headers, 4)
+
+/**
+ * The secrets in a child process's environment, for `scrubber`: the values of the variables
+ * whose name speaks of a credential (`GITHUB_TOKEN`, `API_KEY`, `DB_PASSWORD`, …), at any length.
+ *
+ * @since 0.1.0
+ */
+export const secretsOfEnvironment = (env: Readonly<Record<string, string | Redacted.Redacted<string>>>): ReadonlyArray<string> =>
+  collectRecord(env, undefined)
+
+/**
+ * A value (JSON data: a tool's result, say) with every string in it scrubbed by `scrub`. Returns
+ * the same value when nothing changed, so clean results cost no copy.
+ *
+ * @since 0.1.0
+ */
+export const scrubValue = <A>(value: A, scrub: (text: string) => string): A => {
+  const walk = (inner: unknown, depth: number): unknown => {
+    if (typeof inner === "string") return scrub(inner)
+    if (depth > 32 || typeof inner !== "object" || inner === null) return inner
+    if (Array.isArray(inner)) {
+      let out: Array<unknown> | undefined
+      inner.forEach((item, index) => {
+        const cleaned = walk(item, depth + 1)
+        if (cleaned !== item) (out ??= [...inner])[index] = cleaned
+      })
+      return out ?? inner
+    }
+    let out: Record<string, unknown> | undefined
+    for (const key in inner as Record<string, unknown>) {
+      const item = (inner as Record<string, unknown>)[key]
+      const cleaned = walk(item, depth + 1)
+      if (cleaned !== item) (out ??= { ...(inner as Record<string, unknown>) })[key] = cleaned
+    }
+    return out ?? inner
+  }
+  return walk(value, 0) as A
 }

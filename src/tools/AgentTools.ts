@@ -174,7 +174,7 @@ const make = (
       const continuing = waitingTasks.get(context.contextId)
       waitingTasks.delete(context.contextId)
       const run = new RemoteRun(call, context, options, [
-        ...Redaction.secretsOfRecord(headers),
+        ...Redaction.secretsOfHeaders(headers),
         ...Redaction.secretsOfArguments(call.arguments),
         ...(context.authContext?.credentials !== undefined ? [Redacted.value(context.authContext.credentials.accessToken)] : [])
       ], continuing)
@@ -362,7 +362,11 @@ class RemoteRun {
     const result = data.length === 0 && files.length === 0
       ? text
       : { text, ...(data.length > 0 ? { data } : {}), ...(files.length > 0 ? { files } : {}) }
-    return ToolProvider.toolCompleteEvent(this.context, this.call, result)
+    return ToolProvider.toolCompleteEvent(
+      this.context,
+      this.call,
+      this.secrets.length === 0 ? result : Redaction.scrubValue(result, Redaction.scrubber(this.secrets))
+    )
   }
 }
 
@@ -457,7 +461,7 @@ const fetchCard = (url: string, option: HeadersOption | undefined): Effect.Effec
     const headers = yield* resolveHeaders(option, undefined)
     const failed = (cardUrl: string) => (error: unknown): CardFailure => {
       const [reason, message] = classify(error, `A2A agent card at ${cardUrl}`)
-      return [reason, scrub(message, Redaction.secretsOfRecord(headers))]
+      return [reason, scrub(message, Redaction.secretsOfHeaders(headers))]
     }
     const misses: Array<string> = []
     for (const cardUrl of urls) {

@@ -44,6 +44,7 @@ import { checkOptions } from "./internal/mcpOptions.js"
 import * as Pool from "./internal/mcpPool.js"
 import type { Reads, RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
 import { readsToStream, toolError, withRunner } from "./ToolProvider.js"
+import * as Redaction from "../domain/Redaction.js"
 import { revealArguments, showArguments } from "../domain/Redaction.js"
 
 /** Request headers for one identity. @since 0.1.0 */
@@ -599,7 +600,7 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
                 toolCallId: call.id,
                 toolName: call.name,
                 timestamp: this.timestamp(),
-                result: resultOf(result)
+                result: this.cleanResult(resultOf(result))
               }, true)
             )
             this.outcome = null
@@ -614,6 +615,12 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
           )
         }
         return this.fail(failure!)
+      }
+
+      /** A result with the connection's credentials (headers, a stdio server's env) scrubbed out. */
+      private cleanResult(value: unknown): unknown {
+        const secrets = this.lease?.connection?.secrets ?? this.identity!.secrets
+        return secrets.length === 0 ? value : Redaction.scrubValue(value, Redaction.scrubber(secrets))
       }
 
       private fail(failure: McpFailure): Effect.Effect<void> {

@@ -1,3 +1,4 @@
+import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -304,7 +305,7 @@ describe("operator pairing and the key's base URL", () => {
     Effect.gen(function*() {
       const config = yield* ConfigManager.ConfigManager
       const secrets = yield* SecretsManager.SecretsManager
-      const error = yield* Effect.flip(litellm.createProvider(secrets, config))
+      const error = yield* Effect.flip(litellm.createProvider(secrets, config)).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped)
       expect(error.message).toContain("paired for http://127.0.0.1:4000")
       expect(error.message).toContain("http://127.0.0.1:9/elsewhere")
       expect(error.message).toContain("scripts/pair.ts litellm")
@@ -320,7 +321,7 @@ describe("operator pairing and the key's base URL", () => {
     Effect.gen(function*() {
       const config = yield* ConfigManager.ConfigManager
       const secrets = yield* SecretsManager.SecretsManager
-      const error = yield* Effect.flip(openai.createProvider(secrets, config))
+      const error = yield* Effect.flip(openai.createProvider(secrets, config)).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped)
       expect(error.message).toContain("paired for https://api.openai.com")
     }).pipe(Effect.provide(stores({ providers: { openai: { baseUrl: "http://127.0.0.1:9" } } }, { "provider.openai.apiKey": KEY }))))
 })

@@ -21,7 +21,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
-import { classify, McpFailure, secretsOf, suggestsLegacySse } from "./mcpErrors.js"
+import * as Redaction from "../../domain/Redaction.js"
+import { classify, McpFailure, suggestsLegacySse } from "./mcpErrors.js"
 
 /** Where the server is. */
 export type Endpoint =
@@ -125,7 +126,7 @@ export const connect = (
 ): Effect.Effect<Connection, McpFailure, Scope.Scope> =>
   Effect.gen(function*() {
     // A stdio server gets its credentials through its environment, and may echo them.
-    if (endpoint._tag === "Stdio") secrets = [...secrets, ...secretsOf(endpoint.env)]
+    if (endpoint._tag === "Stdio") secrets = [...secrets, ...Redaction.secretsOfEnvironment(endpoint.env)]
     const legacyFirst = endpoint._tag === "Http" && settings.learned.legacySse
     const opened = yield* open(endpoint, headers, settings, secrets, legacyFirst).pipe(
       Effect.catchIf(

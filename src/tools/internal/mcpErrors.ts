@@ -49,7 +49,7 @@ export const scrub = (message: string, secrets: ReadonlyArray<string>): string =
 
 /** The strings `scrub` removes for a set of headers (or a stdio server's environment). */
 export const secretsOf = (headers: Readonly<Record<string, string>>): ReadonlyArray<string> =>
-  Redaction.secretsOfRecord(headers)
+  Redaction.secretsOfHeaders(headers)
 
 const describe = (error: unknown): string => {
   if (error instanceof Error) {
