@@ -40,6 +40,23 @@ export interface ChatOptions {
 }
 
 /**
+ * Bounds on what a provider reads of a server's answers; every field is optional. A provider
+ * reads a body only up to its bound and stops there, so an answer of any size costs at most the
+ * bound, on every attempt. Past `maxResponseBytes` (an answer sent whole, default 8 MiB) or
+ * `maxEventBytes` (one event of a streamed answer: one SSE event, or one event-stream message;
+ * default 1 MiB) the call fails with a `ProviderError` `InvalidResponse` that is not retried. Of
+ * an error answer (a non-2xx status) at most `maxErrorBodyBytes` are read (default 64 KiB): the
+ * error keeps the reason its status gives, with an excerpt of what was read.
+ *
+ * @since 0.1.0
+ */
+export interface ResponseLimits {
+  readonly maxResponseBytes?: number
+  readonly maxErrorBodyBytes?: number
+  readonly maxEventBytes?: number
+}
+
+/**
  * A model's failure: a provider's own error, or the router's when no provider could serve.
  *
  * @since 0.1.0

@@ -38,9 +38,10 @@ import * as LanguageModel from "./LanguageModel.js"
 import * as RateLimiter from "./RateLimiter.js"
 import { type OpenPull, type Reads, type ResilienceOptions, withPullSource, withResilience } from "./Resilience.js"
 import * as Errors from "./internal/openaiErrors.js"
-import { BodyReader, nodeBody } from "./internal/openaiBody.js"
+import { BodyReader, nodeBody, readBounded } from "./internal/openaiBody.js"
 import { decodeChannel, decodeNext, nextChannel } from "./internal/openaiStream.js"
 import { decodeCompletion, requestBody } from "./internal/openaiWire.js"
+import { limitsOf, responseTooLarge } from "./internal/responseLimits.js"
 
 /**
  * How `isAvailable` probes the server: `GET /v1/models` (any OpenAI-compatible server) or
@@ -73,6 +74,8 @@ export interface OpenAiCompatibleConfig {
   readonly healthTimeout?: Duration.DurationInput
   readonly resilience?: ResilienceOptions
   readonly rateLimit?: RateLimiter.RateLimitOptions
+  /** Bounds on what is read of the server's answers (defaults: see `LanguageModel.ResponseLimits`). */
+  readonly limits?: LanguageModel.ResponseLimits
 }
 
 /**
@@ -100,6 +103,7 @@ export const makeRaw = (
     const root = rootUrl(config.baseUrl)
     if (root === undefined) return misconfigured(config, `the base URL "${config.baseUrl}" is not an http(s) URL`)
     const completionsUrl = `${root}/v1/chat/completions`
+    const limits = limitsOf(config.limits)
     const envVar = config.apiKeyEnvVar ?? `${providerId.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_API_KEY`
 
     const resolveKey: Effect.Effect<Option.Option<Redacted.Redacted<string>>, ProviderError> = config.apiKey !== undefined
@@ -123,7 +127,7 @@ export const makeRaw = (
       return Option.isSome(key) ? HttpClientRequest.bearerToken(withHeaders, key.value) : withHeaders
     }
 
-    const health = yield* makeHealth(config, root, (url) =>
+    const health = yield* makeHealth(config, root, limits.maxResponseBytes, (url) =>
       Effect.flatMap(
         resolveKey,
         (key) => client.execute(authorize(HttpClientRequest.get(url), key))
@@ -140,13 +144,14 @@ export const makeRaw = (
       return post
     }
 
+    // An error's body is read only as far as its excerpt could need, however much is sent.
     const failed = (response: HttpClientResponse.HttpClientResponse, headers: Headers.Headers, secret: string | undefined) =>
       Effect.gen(function*() {
-        const text = yield* Effect.orElseSucceed(response.text, () => "")
+        const body = yield* Effect.either(readBounded(response, limits.maxErrorBodyBytes, identity))
         const error = Errors.fromStatus({
           providerId,
           status: response.status,
-          body: text,
+          body: body._tag === "Right" ? body.right.text : "",
           headers,
           now: yield* Clock.currentTimeMillis,
           secret
@@ -199,9 +204,10 @@ export const makeRaw = (
       metadata: Record<string, string> | undefined
     ): Effect.Effect<LLMResponse, ProviderError> =>
       Effect.flatMap(
-        Effect.mapError(response.text, (error) =>
-          Errors.network(providerId, root, error.cause ?? error, "while reading the answer")),
-        (text) => {
+        readBounded(response, limits.maxResponseBytes, (cause) =>
+          Errors.network(providerId, root, cause, "while reading the answer")),
+        ({ complete, text }) => {
+          if (!complete) return Effect.fail(responseTooLarge(providerId, "an answer", "maxResponseBytes", limits.maxResponseBytes))
           let json: unknown
           try {
             json = JSON.parse(text)
@@ -240,7 +246,7 @@ export const makeRaw = (
       if (readable !== undefined) {
         return Effect.sync(() => {
           const reader = new BodyReader(readable, response, streamingFailed)
-          const decoded = decodeNext(reader.next, providerId, metadata, secret, identity, reader.ready)
+          const decoded = decodeNext(reader.next, providerId, metadata, secret, limits.maxEventBytes, identity, reader.ready)
           return { next: decoded.next, ready: decoded.ready, close: () => reader.close }
         })
       }
@@ -251,6 +257,7 @@ export const makeRaw = (
             providerId,
             metadata,
             secret,
+            limits.maxEventBytes,
             bodyFailed
           ).next,
           close: (exit) => Scope.close(scope, exit)
@@ -265,13 +272,15 @@ export const makeRaw = (
         if (readable === undefined) {
           return Channel.pipeTo(
             Stream.toChannel(sent.response.stream),
-            decodeChannel(providerId, sent.metadata, sent.secret, bodyFailed)
+            decodeChannel(providerId, sent.metadata, sent.secret, limits.maxEventBytes, bodyFailed)
           )
         }
         return Channel.suspend(() => {
           const reader = new BodyReader(readable, sent.response, streamingFailed)
           return Channel.ensuring(
-            nextChannel(decodeNext(reader.next, providerId, sent.metadata, sent.secret, identity, reader.ready).next),
+            nextChannel(
+              decodeNext(reader.next, providerId, sent.metadata, sent.secret, limits.maxEventBytes, identity, reader.ready).next
+            ),
             reader.close
           )
         })
@@ -429,6 +438,7 @@ const rootUrl = (baseUrl: string): string | undefined => {
 const makeHealth = (
   config: OpenAiCompatibleConfig,
   root: string,
+  maxBodyBytes: number,
   get: (url: string) => Effect.Effect<HttpClientResponse.HttpClientResponse, unknown>
 ) =>
   Effect.gen(function*() {
@@ -448,7 +458,7 @@ const makeHealth = (
       verdict !== undefined && now < verdict.until ? Option.some(verdict.available) : Option.none<boolean>())
     const probe = get(url).pipe(
       Effect.flatMap((response) =>
-        Effect.as(Effect.ignore(response.text), response.status >= 200 && response.status < 300)
+        Effect.as(Effect.ignore(readBounded(response, maxBodyBytes, identity)), response.status >= 200 && response.status < 300)
       ),
       Effect.timeout(timeout),
       Effect.orElseSucceed(() => false),

@@ -805,6 +805,81 @@ describe("OpenAiCompatible", () => {
       })))
   })
 
+  describe("bounds on what the server sends", () => {
+    const MiB = 1024 * 1024
+    const closedBy = (request: OpenAiServer.RecordedRequest) =>
+      Effect.promise(() => request.closed).pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "socket still open" })
+      )
+    // Written in pieces, so that no Content-Length announces the size: the bound is met while reading.
+    const bigBody = (status: number, contentType: string, body: string): OpenAiServer.Step => ({
+      kind: "raw",
+      status,
+      body,
+      headers: { "content-type": contentType },
+      chunkSize: 64 * 1024
+    })
+
+    it.live("a 20 MB answer sent whole, past maxResponseBytes, is InvalidResponse, read no further and not retried", () =>
+      run(Effect.gen(function*() {
+        const body = JSON.stringify(OpenAiServer.textCompletion("x".repeat(20 * MiB)))
+        for (const call of ["chat", "stream"] as const) {
+          const server = yield* OpenAiServer.start({ script: () => bigBody(200, "application/json", body) })
+          const model = yield* provider(server, { limits: { maxResponseBytes: MiB }, resilience: { baseDelay: "1 millis" } })
+          const error = yield* failureOf(
+            call === "chat"
+              ? model.chat([Message.user("x")])
+              : LanguageModel.collect(model.stream([Message.user("x")]))
+          )
+          expect([call, error.reason, error.retryable]).toEqual([call, "InvalidResponse", false])
+          expect(error.message).toContain("larger than the limit of 1 MiB (maxResponseBytes)")
+          expect(error.message).toContain("raise limits.maxResponseBytes")
+          yield* closedBy(server.completions[0]!)
+          expect([server.completions.length, server.completions[0]!.abortedByClient()]).toEqual([1, true])
+        }
+      })), 30_000)
+
+    it.live("of a 20 MB error body only maxErrorBodyBytes are read: the error keeps its status's reason, with a short excerpt", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({
+          script: [bigBody(500, "text/plain", `upstream failed: ${"y".repeat(20 * MiB)}`)]
+        })
+        const model = yield* provider(server, { resilience: { maxAttempts: 1 } })
+        const error = yield* failureOf(model.chat([Message.user("x")]))
+        expect([error.reason, error.status, error.retryable]).toEqual(["ServerError", 500, true])
+        expect(error.message).toContain("upstream failed: yyy")
+        expect(error.message.length).toBeLessThan(1000)
+        yield* closedBy(server.completions[0]!)
+        expect(server.completions[0]!.abortedByClient()).toBe(true)
+      })), 30_000)
+
+    it.live("a stream event longer than maxEventBytes (1 MiB by default) is InvalidResponse and not retried", () =>
+      run(Effect.gen(function*() {
+        const huge = OpenAiServer.textChunks(["x".repeat(2 * MiB)])
+        const server = yield* OpenAiServer.start({ script: () => OpenAiServer.sse(huge) })
+        const model = yield* provider(server, { resilience: { baseDelay: "1 millis" } })
+        const error = yield* failureOf(LanguageModel.collect(model.stream([Message.user("x")])))
+        expect([error.reason, error.retryable]).toEqual(["InvalidResponse", false])
+        expect(error.message).toContain("a stream event larger than the limit of 1 MiB (maxEventBytes)")
+        expect(server.completions).toHaveLength(1)
+      })), 30_000)
+
+    it.live("a stream event under a configured maxEventBytes is read, one over it is not", () =>
+      run(Effect.gen(function*() {
+        const server = yield* OpenAiServer.start({
+          script: [
+            OpenAiServer.sse(OpenAiServer.textChunks(["x".repeat(1000)])),
+            OpenAiServer.sse(OpenAiServer.textChunks(["x".repeat(5000)]))
+          ]
+        })
+        const model = yield* provider(server, { limits: { maxEventBytes: 4096 }, resilience: { maxAttempts: 1 } })
+        const read = yield* LanguageModel.collect(model.stream([Message.user("x")]))
+        const error = yield* failureOf(LanguageModel.collect(model.stream([Message.user("x")])))
+        expect([read.content?.length, error.reason]).toEqual([1000, "InvalidResponse"])
+        expect(error.message).toContain("limit of 4 KiB (maxEventBytes)")
+      })))
+  })
+
   describe("tracing", () => {
     it.effect("with Effect's built-in tracer the request carries no trace headers", () =>
       run(Effect.gen(function*() {

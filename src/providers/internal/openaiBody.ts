@@ -14,9 +14,12 @@
  * direct path is the one taken with undici, so a platform upgrade that changes the shape fails a
  * test instead of silently costing time.
  */
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { Readable } from "node:stream"
 
 /**
@@ -129,3 +132,71 @@ export class BodyReader<E> {
     if (this.response !== undefined) this.response = undefined
   })
 }
+
+/** A body read up to a bound: what was read, and whether that was all of it. */
+export interface Bounded {
+  readonly text: string
+  readonly complete: boolean
+}
+
+const utf8 = new TextDecoder()
+
+/**
+ * Reads a body up to `maxBytes` and stops there: a larger body is cut (its text is its first
+ * `maxBytes` bytes, `complete` is false) and the rest is never read, the request aborted. A body
+ * read to its end leaves its connection to be reused. Undici's `Readable` is read directly, as
+ * above; any other response through `response.stream`. A failure of the body is `onError` of
+ * its cause.
+ */
+export const readBounded = <E>(
+  response: HttpClientResponse.HttpClientResponse,
+  maxBytes: number,
+  onError: (cause: unknown) => E
+): Effect.Effect<Bounded, E> => {
+  const readable = nodeBody(response)
+  if (readable !== undefined) {
+    return Effect.acquireUseRelease(
+      Effect.sync(() => new BodyReader(readable, response, onError)),
+      (reader) => collectBounded(reader.next, maxBytes),
+      (reader) => reader.close
+    )
+  }
+  return Effect.scoped(Effect.flatMap(
+    Channel.toPull(Stream.toChannel(response.stream)),
+    (pull) =>
+      collectBounded(
+        Effect.mapBoth(pull, {
+          onFailure: (error: HttpClientError.ResponseError) => onError(error.cause ?? error),
+          onSuccess: (read) => read._tag === "Right" ? read.right : undefined
+        }),
+        maxBytes
+      )
+  ))
+}
+
+const collectBounded = <E>(
+  next: Effect.Effect<Chunk.Chunk<Uint8Array> | undefined, E>,
+  maxBytes: number
+): Effect.Effect<Bounded, E> =>
+  Effect.suspend(() => {
+    const pieces: Array<Uint8Array> = []
+    let size = 0
+    const done = (complete: boolean): Bounded => ({
+      text: pieces.length === 1 ? utf8.decode(pieces[0]) : utf8.decode(Buffer.concat(pieces, size)),
+      complete
+    })
+    const loop: Effect.Effect<Bounded, E> = Effect.flatMap(next, (chunk) => {
+      if (chunk === undefined) return Effect.succeed(done(true))
+      for (const piece of chunk) {
+        if (size + piece.length > maxBytes) {
+          pieces.push(piece.subarray(0, maxBytes - size))
+          size = maxBytes
+          return Effect.succeed(done(false))
+        }
+        pieces.push(piece)
+        size += piece.length
+      }
+      return loop
+    })
+    return loop
+  })

@@ -11,6 +11,7 @@ import type { ProviderError } from "../../domain/Errors.js"
 import type { ChatChunk, FinishReason, Usage } from "../../domain/Message.js"
 import { fromInBand, invalidResponse, truncated } from "./openaiErrors.js"
 import { finishReason as toFinishReason, toolCall, usage as toUsage } from "./openaiWire.js"
+import { responseTooLarge } from "./responseLimits.js"
 import { SseEvents } from "./sseEvents.js"
 
 interface OpenCall {
@@ -39,12 +40,13 @@ class StreamDecoder {
   constructor(
     private readonly providerId: string,
     private readonly metadata: Record<string, string> | undefined,
-    private readonly secret: string | undefined
+    private readonly secret: string | undefined,
+    maxEventSize: number
   ) {
     this.events = new SseEvents((event, data) => {
       this.onEvent(event, data)
       return !this.done && this.error === undefined
-    })
+    }, maxEventSize)
   }
 
   feed(bytes: Chunk.Chunk<Uint8Array>): ProviderError | Array<ChatChunk> {
@@ -60,12 +62,13 @@ class StreamDecoder {
     const failure = this.events.feed(text)
     return failure === undefined
       ? undefined
-      : invalidResponse(this.providerId, `a stream event exceeded ${failure.cause.maxEventSize} characters`)
+      : responseTooLarge(this.providerId, "a stream event", "maxEventBytes", failure.cause.maxEventSize)
   }
 
   end(): ProviderError | Array<ChatChunk> {
     if (!this.done && this.error === undefined) {
-      this.feedText(this.text.decode() + "\n\n")
+      const failure = this.feedText(this.text.decode() + "\n\n")
+      if (failure !== undefined) return failure
       if (!this.done && this.error === undefined) {
         if (this.finishReason === undefined) return truncated(this.providerId)
         this.complete()
@@ -174,7 +177,8 @@ class StreamDecoder {
 
 /**
  * A channel from response body bytes to chat chunks. It fails on malformed or in-band errors,
- * and with `Truncated` when the body ends before `[DONE]` and without a finish reason; a failure
+ * on an event longer than `maxEventSize` characters (as soon as that much of it arrived, with
+ * `InvalidResponse`), and with `Truncated` when the body ends before `[DONE]` and without a finish reason; a failure
  * of the body itself is turned into a `ProviderError` by `onBodyError` (here rather than in a
  * `Stream.mapError` stage of its own: every stage costs per request). After `[DONE]` the final
  * chunks go out at once and the rest of the body is read and ignored up to its end (as the
@@ -185,11 +189,12 @@ export const decodeChannel = <E>(
   providerId: string,
   metadata: Record<string, string> | undefined,
   secret: string | undefined,
+  maxEventSize: number,
   onBodyError: (error: E) => ProviderError
 ): Channel.Channel<Chunk.Chunk<ChatChunk>, Chunk.Chunk<Uint8Array>, ProviderError, E, void, unknown> =>
   Channel.suspend(() => {
     type Decoding = Channel.Channel<Chunk.Chunk<ChatChunk>, Chunk.Chunk<Uint8Array>, ProviderError, E, void, unknown>
-    const decoder = new StreamDecoder(providerId, metadata, secret)
+    const decoder = new StreamDecoder(providerId, metadata, secret, maxEventSize)
     const emit = (result: ProviderError | Array<ChatChunk>, then: Decoding): Decoding => {
       if (!Array.isArray(result)) return Channel.fail(result)
       if (result.length === 0) return then
@@ -223,9 +228,10 @@ export const decodeNext = <E>(
   providerId: string,
   metadata: Record<string, string> | undefined,
   secret: string | undefined,
+  maxEventSize: number,
   onBodyError: (error: E) => ProviderError,
   bodyReady: () => boolean = never
-): Decoded => new DecodingReader(body, new StreamDecoder(providerId, metadata, secret), onBodyError, bodyReady)
+): Decoded => new DecodingReader(body, new StreamDecoder(providerId, metadata, secret, maxEventSize), onBodyError, bodyReady)
 
 /** Decoded reads, and whether the next one completes without waiting. */
 export interface Decoded {
