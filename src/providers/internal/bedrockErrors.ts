@@ -6,6 +6,7 @@
  */
 import { ProviderError, type ProviderErrorReason } from "../../domain/Errors.js"
 import { providerId } from "./bedrockRequest.js"
+import * as Redaction from "../../domain/Redaction.js"
 
 interface Classification {
   readonly reason: ProviderErrorReason
@@ -145,23 +146,18 @@ interface SdkErrorLike {
 
 const field = (value: unknown): string | undefined => typeof value === "string" && value !== "" ? value : undefined
 
-// Access key ids have a fixed prefix; the secret key and token are scrubbed by value.
-const accessKeyId = /\b(AKIA|ASIA|AKID|AIDA|AROA|AGPA|ANPA|ANVA|AIPA)[A-Z0-9]{4,}\b/g
-const credentialScope = /Credential=[^\s,]+/g
-
 /**
- * Removes credentials from text that may reach an error: the known secret values, anything
- * shaped like an AWS access key id, and SigV4 credential scopes that AWS echoes back.
+ * Removes credentials from text that may reach an error: the known secret values in every form,
+ * and what is shaped like an AWS access key id, signature or SigV4 credential scope (which AWS
+ * echoes back).
  *
  * @internal
  */
-export const scrubCredentials = (text: string, secrets: ReadonlyArray<string>): string => {
-  let out = text
-  for (const secret of secrets) {
-    if (secret.length >= 4) out = out.split(secret).join("[redacted]")
-  }
-  return out.replace(credentialScope, "Credential=[redacted]").replace(accessKeyId, "[redacted]")
-}
+export const scrubCredentials = (text: string, secrets: ReadonlyArray<string>): string =>
+  Redaction.scrub(text, secrets).replace(accessKeyId, Redaction.REDACTED)
+
+// Every access key id prefix AWS uses, beyond the AKIA/ASIA the shared rules know.
+const accessKeyId = /\b(AKID|AIDA|AROA|AGPA|ANPA|ANVA|AIPA)[A-Z0-9]{4,}\b/g
 
 const retryAfterMs = (headers: Record<string, unknown> | undefined): number | undefined => {
   if (headers === undefined) return undefined

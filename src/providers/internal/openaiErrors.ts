@@ -5,6 +5,7 @@
  */
 import type * as Headers from "@effect/platform/Headers"
 import { ProviderError, type ProviderErrorReason } from "../../domain/Errors.js"
+import * as Redaction from "../../domain/Redaction.js"
 
 /** Response headers kept as metadata: LiteLLM's, the rate-limit quota and the request id. */
 export const pickMetadata = (headers: Headers.Headers, secret: string | undefined): Record<string, string> | undefined => {
@@ -41,12 +42,7 @@ export const excerpt = (body: string, secret: string | undefined): string => {
   return cleaned.length > excerptLimit ? `${cleaned.slice(0, excerptLimit)}…` : cleaned
 }
 
-const redact = (text: string, secret: string | undefined): string => {
-  let out = secret !== undefined && secret.length > 0 ? text.split(secret).join("<redacted>") : text
-  out = out.replace(/Bearer\s+[^\s"',]+/gi, "Bearer <redacted>")
-  out = out.replace(/\b(sk|pk|rk)-[A-Za-z0-9_-]{8,}/g, "<redacted>")
-  return out
-}
+const redact = (text: string, secret: string | undefined): string => Redaction.scrub(text, [secret])
 
 const contextTooLong = /context.length|context_length|maximum context|too many tokens|prompt is too long/i
 
