@@ -12,7 +12,6 @@ import {
   ConverseStreamCommand,
   type ConverseStreamOutput
 } from "@aws-sdk/client-bedrock-runtime"
-import { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -25,8 +24,10 @@ import * as Stream from "effect/Stream"
 import { type ConfigError, ProviderError, type ProviderErrorReason } from "../domain/Errors.js"
 import type { ChatChunk, Message, ToolDefinition } from "../domain/Message.js"
 import { toProviderError } from "./internal/bedrockErrors.js"
+import { BoundedHttpHandler } from "./internal/bedrockLimits.js"
 import * as request from "./internal/bedrockRequest.js"
 import * as response from "./internal/bedrockResponse.js"
+import { limitsOf } from "./internal/responseLimits.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as RateLimiter from "./RateLimiter.js"
 import { type ResilienceOptions, withResilience } from "./Resilience.js"
@@ -66,7 +67,8 @@ export type CredentialsProvider = () => Promise<ResolvedCredentials>
 /**
  * How the provider reaches Bedrock. `region`, `endpoint` and `credentials` default to the AWS
  * SDK's own resolution (environment, profiles, SSO, instance roles). `healthTtl` is how long
- * an `isAvailable` answer is reused (default 30 s).
+ * an `isAvailable` answer is reused (default 30 s). `limits` bounds what is read of Bedrock's
+ * answers (see `LanguageModel.ResponseLimits`; `maxEventBytes` bounds one event-stream message).
  *
  * @since 0.1.0
  */
@@ -76,6 +78,7 @@ export interface BedrockConfig {
   readonly endpoint?: string
   readonly credentials?: StaticCredentials | CredentialsProvider
   readonly healthTtl?: Duration.DurationInput
+  readonly limits?: LanguageModel.ResponseLimits
 }
 
 /**
@@ -223,8 +226,8 @@ export const make = (config: BedrockConfig): Effect.Effect<LanguageModel.Service
           maxAttempts: 1,
           // HTTP/1.1 with keep-alive instead of the SDK's HTTP/2 default: connections are reused
           // across requests, and a connection dropped mid-stream surfaces as an error instead of
-          // looking like an ordinary end of stream.
-          requestHandler: new NodeHttpHandler(),
+          // looking like an ordinary end of stream. The handler also bounds what is read.
+          requestHandler: new BoundedHttpHandler(limitsOf(config.limits)),
           ...(config.region !== undefined ? { region: config.region } : {}),
           ...(config.endpoint !== undefined && configError === undefined ? { endpoint: config.endpoint } : {}),
           ...(credentials !== undefined ? { credentials } : {})
@@ -276,7 +279,7 @@ export const make = (config: BedrockConfig): Effect.Effect<LanguageModel.Service
           catch: toError
         })
         yield* record(true)
-        return yield* response.fromConverseResponse(output, input.modelId)
+        return yield* response.fromConverseResponse(output, input.modelId, tools)
       },
       Effect.tapError(learn)
     )
@@ -313,7 +316,7 @@ export const make = (config: BedrockConfig): Effect.Effect<LanguageModel.Service
           })
         }
         const events = output.stream[Symbol.asyncIterator]()
-        const decoder = response.makeStreamDecoder(input.modelId)
+        const decoder = response.makeStreamDecoder(input.modelId, tools)
         const next: Effect.Effect<ConverseStreamOutput, Option.Option<ProviderError>> = Effect.tryPromise({
           try: () => events.next(),
           catch: (error) => Option.some(toError(error))

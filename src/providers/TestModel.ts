@@ -17,7 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { ProviderError } from "../domain/Errors.js"
 import type { ChatChunk, FinishReason, Message, ToolDefinition, Usage } from "../domain/Message.js"
-import { parseToolArguments } from "../domain/Message.js"
+import { decodeToolCall, sensitiveFieldsOf } from "../domain/Message.js"
 import type { ModelError } from "./LanguageModel.js"
 import { LanguageModel, make as makeModel, type ChatOptions, type Service } from "./LanguageModel.js"
 
@@ -84,7 +84,7 @@ export const make = (script: ReadonlyArray<Entry>, options: { readonly id?: stri
         }
         const resolved = typeof entry === "function" ? entry(request) : entry
         if ("fail" in resolved) return Stream.fail(resolved.fail)
-        return Stream.fromIterable(replyToChunks(resolved, next))
+        return Stream.fromIterable(replyToChunks(resolved, next, tools))
       })
   })
   return { service, requests }
@@ -100,7 +100,11 @@ export const layer = (script: ReadonlyArray<Entry>, options: { readonly id?: str
  *
  * @since 0.1.0
  */
-export const replyToChunks = (reply: Reply, callNumber: number): ReadonlyArray<ChatChunk> => {
+export const replyToChunks = (
+  reply: Reply,
+  callNumber: number,
+  tools?: ReadonlyArray<ToolDefinition>
+): ReadonlyArray<ChatChunk> => {
   const chunks: Array<ChatChunk> = []
   if (reply.text !== undefined && reply.text !== "") {
     for (const piece of reply.text.match(/\S+\s*|\s+/g) ?? []) chunks.push({ _tag: "text-delta", delta: piece })
@@ -109,8 +113,9 @@ export const replyToChunks = (reply: Reply, callNumber: number): ReadonlyArray<C
     const id = call.id ?? `call_${callNumber}_${index}`
     const raw = call.rawArguments ?? JSON.stringify(call.arguments ?? {})
     chunks.push({ _tag: "tool-call-start", index, id, name: call.name })
-    chunks.push({ _tag: "tool-call-delta", index, argumentsDelta: raw })
-    chunks.push({ _tag: "tool-call-end", index, toolCall: { id, name: call.name, ...parseToolArguments(raw) } })
+    // As the kernel's providers do: no raw fragments for a tool with sensitive fields.
+    if ((sensitiveFieldsOf(tools, call.name)?.length ?? 0) === 0) chunks.push({ _tag: "tool-call-delta", index, argumentsDelta: raw })
+    chunks.push({ _tag: "tool-call-end", index, toolCall: decodeToolCall(id, call.name, raw, tools) })
   })
   chunks.push({ _tag: "usage", usage: reply.usage ?? { inputTokens: 10, outputTokens: 5, totalTokens: 15 } })
   chunks.push({

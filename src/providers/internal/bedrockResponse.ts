@@ -9,7 +9,7 @@ import type { ConverseResponse, ConverseStreamOutput, TokenUsage } from "@aws-sd
 import * as Either from "effect/Either"
 import { ProviderError } from "../../domain/Errors.js"
 import type { ChatChunk, FinishReason, LLMResponse, ToolCall, Usage } from "../../domain/Message.js"
-import { parseToolArguments } from "../../domain/Message.js"
+import { decodeToolCall, sensitiveFieldsOf, type ToolDefinition } from "../../domain/Message.js"
 import { providerId } from "./bedrockRequest.js"
 
 /**
@@ -57,10 +57,8 @@ const invalidResponse = (message: string): ProviderError =>
   new ProviderError({ reason: "InvalidResponse", providerId, message, retryable: false })
 
 // Converse hands tool input over already decoded; it still has to be an object to be arguments.
-const toolCallFrom = (id: string, name: string, input: unknown): ToolCall => {
-  const decoded = parseToolArguments(input === undefined ? "" : JSON.stringify(input))
-  return { id, name, ...decoded }
-}
+const toolCallFrom = (id: string, name: string, input: unknown, tools: ReadonlyArray<ToolDefinition> | undefined): ToolCall =>
+  decodeToolCall(id, name, input === undefined ? "" : JSON.stringify(input), tools)
 
 /**
  * A complete Converse response as an `LLMResponse`: text blocks joined, `toolUse` blocks as
@@ -70,7 +68,8 @@ const toolCallFrom = (id: string, name: string, input: unknown): ToolCall => {
  */
 export const fromConverseResponse = (
   response: Pick<ConverseResponse, "output" | "stopReason" | "usage">,
-  modelId: string
+  modelId: string,
+  tools?: ReadonlyArray<ToolDefinition>
 ): Either.Either<LLMResponse, ProviderError> => {
   const message = response.output?.message
   if (message === undefined) {
@@ -83,7 +82,7 @@ export const fromConverseResponse = (
   for (const block of message.content ?? []) {
     if (block.text !== undefined) text += block.text
     else if (block.toolUse !== undefined) {
-      toolCalls.push(toolCallFrom(block.toolUse.toolUseId ?? "", block.toolUse.name ?? "", block.toolUse.input))
+      toolCalls.push(toolCallFrom(block.toolUse.toolUseId ?? "", block.toolUse.name ?? "", block.toolUse.input, tools))
     }
   }
   return Either.right({
@@ -100,6 +99,8 @@ interface OpenToolCall {
   readonly index: number
   readonly id: string
   readonly name: string
+  /** Whether its tool has sensitive fields, whose raw fragments are not passed on. */
+  readonly sensitive: boolean
   input: string
 }
 
@@ -117,7 +118,7 @@ export interface StreamDecoder {
 }
 
 /** @internal */
-export const makeStreamDecoder = (modelId: string): StreamDecoder => {
+export const makeStreamDecoder = (modelId: string, tools?: ReadonlyArray<ToolDefinition>): StreamDecoder => {
   const open = new Map<number, OpenToolCall>()
   let toolCount = 0
   let finishReason: FinishReason | undefined
@@ -127,7 +128,7 @@ export const makeStreamDecoder = (modelId: string): StreamDecoder => {
     const call = open.get(blockIndex)
     if (call === undefined) return []
     open.delete(blockIndex)
-    const toolCall: ToolCall = { id: call.id, name: call.name, ...parseToolArguments(call.input) }
+    const toolCall = decodeToolCall(call.id, call.name, call.input, tools)
     return [{ _tag: "tool-call-end", index: call.index, toolCall }]
   }
 
@@ -153,7 +154,10 @@ export const makeStreamDecoder = (modelId: string): StreamDecoder => {
         }
         const fragment = delta.toolUse.input ?? ""
         call.input += fragment
-        return Either.right(fragment === "" ? [] : [{ _tag: "tool-call-delta", index: call.index, argumentsDelta: fragment }])
+        // A tool with sensitive fields gets no raw fragments: they would carry the secret.
+        return Either.right(
+          fragment === "" || call.sensitive ? [] : [{ _tag: "tool-call-delta", index: call.index, argumentsDelta: fragment }]
+        )
       }
       if (delta?.reasoningContent?.text !== undefined && delta.reasoningContent.text !== "") {
         return Either.right([{ _tag: "reasoning-delta", delta: delta.reasoningContent.text }])
@@ -163,7 +167,14 @@ export const makeStreamDecoder = (modelId: string): StreamDecoder => {
     if (event.contentBlockStart !== undefined) {
       const toolUse = event.contentBlockStart.start?.toolUse
       if (toolUse === undefined) return Either.right([])
-      const call: OpenToolCall = { index: toolCount++, id: toolUse.toolUseId ?? "", name: toolUse.name ?? "", input: "" }
+      const name = toolUse.name ?? ""
+      const call: OpenToolCall = {
+        index: toolCount++,
+        id: toolUse.toolUseId ?? "",
+        name,
+        sensitive: (sensitiveFieldsOf(tools, name)?.length ?? 0) > 0,
+        input: ""
+      }
       open.set(event.contentBlockStart.contentBlockIndex ?? 0, call)
       return Either.right([{ _tag: "tool-call-start", index: call.index, id: call.id, name: call.name }])
     }

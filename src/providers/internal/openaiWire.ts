@@ -3,7 +3,7 @@
  * body, and a complete (non-streamed) response body back to an `LLMResponse`.
  */
 import type { FinishReason, LLMResponse, Message, ToolCall, ToolDefinition, Usage } from "../../domain/Message.js"
-import { parseToolArguments } from "../../domain/Message.js"
+import { decodeToolCall } from "../../domain/Message.js"
 import type { ChatOptions } from "../LanguageModel.js"
 
 /** The request body for `/v1/chat/completions`. */
@@ -97,13 +97,16 @@ export const usage = (value: unknown): Usage | undefined => {
   return out
 }
 
-/** A decoded tool call from its wire shape, with `argumentsError` for arguments that are not JSON. */
-export const toolCall = (id: string, name: string, rawArguments: string): ToolCall => {
-  const parsed = parseToolArguments(rawArguments)
-  return parsed.argumentsError === undefined
-    ? { id, name, arguments: parsed.arguments }
-    : { id, name, arguments: parsed.arguments, argumentsError: parsed.argumentsError }
-}
+/**
+ * A decoded tool call from its wire shape, with `argumentsError` for arguments that are not
+ * JSON, and the sensitive fields of its tool (among the request's `tools`) protected.
+ */
+export const toolCall = (
+  id: string,
+  name: string,
+  rawArguments: string,
+  tools?: ReadonlyArray<ToolDefinition>
+): ToolCall => decodeToolCall(id, name, rawArguments, tools)
 
 /**
  * Decodes a complete chat-completion body. Returns a string describing what is wrong when the
@@ -111,7 +114,8 @@ export const toolCall = (id: string, name: string, rawArguments: string): ToolCa
  */
 export const decodeCompletion = (
   body: unknown,
-  metadata: Record<string, string> | undefined
+  metadata: Record<string, string> | undefined,
+  tools?: ReadonlyArray<ToolDefinition>
 ): LLMResponse | string => {
   if (typeof body !== "object" || body === null) return "the body is not a JSON object"
   const raw = body as Record<string, unknown>
@@ -131,7 +135,7 @@ export const decodeCompletion = (
         : fn.arguments === undefined || fn.arguments === null
         ? ""
         : JSON.stringify(fn.arguments)
-      calls.push(toolCall(typeof wire?.id === "string" ? wire.id : `call_${index}`, fn.name, args))
+      calls.push(toolCall(typeof wire?.id === "string" ? wire.id : `call_${index}`, fn.name, args, tools))
     }
   }
   const hasCalls = calls.length > 0
