@@ -7,9 +7,8 @@
  *
  * @since 0.1.0
  */
-import { AgentCard, Extensions, formatSSEErrorEvent, formatSSEEvent, Message, SSE_HEADERS } from "@a2a-js/sdk"
+import { AgentCard, Extensions, formatSSEErrorEvent, formatSSEEvent, SSE_HEADERS } from "@a2a-js/sdk"
 import {
-  AgentEvent as A2aEvent,
   type AgentExecutor,
   DefaultRequestHandler,
   defaultServerCallContextBuilder,
@@ -40,6 +39,8 @@ import * as Http from "node:http"
 import type { AgentError } from "../domain/Errors.js"
 import type { AgentEvent } from "../domain/Events.js"
 import type { AuthContext } from "../domain/ExecutionContext.js"
+import { cardPaths, makeCard, rpcPath } from "./internal/serverCard.js"
+import { cancelledEvent, Publisher, State, textOf } from "./internal/serverPublisher.js"
 
 /** What a served run receives: the caller's prompt and the A2A ids of its task. @since 0.1.0 */
 export interface RunInput {
@@ -92,9 +93,6 @@ export interface Info {
 
 /** The running server, for programs that started it with `layer`. @since 0.1.0 */
 export class AgentServer extends Context.Tag("effect-agent-kernel/AgentServer")<AgentServer, Info>() {}
-
-const rpcPath = "/a2a/jsonrpc"
-const cardPaths = new Set(["/.well-known/agent-card.json", "/.well-known/agent.json"])
 
 /**
  * Starts serving for the lifetime of the scope; runs still going when it closes are interrupted
@@ -203,30 +201,10 @@ const digest = (token: string): Buffer => createHash("sha256").update(token).dig
 
 const rpcError = (error: unknown) => ({ jsonrpc: "2.0", id: null, error: JsonRpcTransportHandler.mapToJSONRPCError(error) })
 
-const makeCard = (info: CardInfo, url: string, bearer: boolean): AgentCard =>
-  AgentCard.fromJSON({
-    name: info.name,
-    description: info.description,
-    version: info.version ?? "0.1.0",
-    supportedInterfaces: [{ url: `${url}${rpcPath}`, protocolBinding: "JSONRPC", protocolVersion: "1.0" }],
-    capabilities: { streaming: true, pushNotifications: false },
-    defaultInputModes: ["text/plain"],
-    defaultOutputModes: ["text/plain", "application/json"],
-    skills: (info.skills ?? []).map((skill) => ({ tags: [], ...skill })),
-    ...(bearer
-      ? {
-        securitySchemes: { bearer: { httpAuthSecurityScheme: { scheme: "Bearer" } } },
-        securityRequirements: [{ schemes: { bearer: { list: [] } } }]
-      }
-      : {})
-  })
-
 // ---------------------------------------------------------------------------------------------
 // Running tasks
 
 type RunFork<R> = (effect: Effect.Effect<void, never, R>) => Fiber.RuntimeFiber<void, never>
-
-const State = { working: 2, completed: 3, failed: 4, canceled: 5, inputRequired: 6, rejected: 7 } as const
 
 /**
  * The SDK's `AgentExecutor`: each message runs `run` in a fiber of the server's scope and
@@ -301,141 +279,3 @@ class RunExecutor<R> implements AgentExecutor {
     )
   }
 }
-
-/** Turns one run's `AgentEvent`s into A2A task, status and artifact events on the bus. */
-class Publisher {
-  cancelRequested = false
-  waitingForInput = false
-  private closed = false
-  private answer = ""
-  private streamedAnswer = false
-
-  constructor(readonly request: RequestContext, readonly bus: ExecutionEventBus) {}
-
-  start(): void {
-    const { contextId, task, taskId, userMessage } = this.request
-    this.bus.publish(A2aEvent.task({
-      id: taskId,
-      contextId,
-      status: { state: task === undefined ? 1 : State.working, message: undefined, timestamp: new Date().toISOString() },
-      artifacts: task?.artifacts ?? [],
-      history: [...(task?.history ?? []), ...(task === undefined ? [userMessage] : [])],
-      metadata: task?.metadata
-    }))
-  }
-
-  event(event: AgentEvent): void {
-    switch (event.type) {
-      case "task-created":
-        return this.status(State.working)
-      case "task-status":
-        switch (event.status) {
-          case "working":
-            return this.status(State.working, event.message)
-          case "waiting-input":
-            return this.status(State.inputRequired, event.message ?? "The agent needs more input.")
-          case "failed":
-            return this.status(State.failed, event.message ?? "The agent failed.")
-          case "canceled":
-            return this.status(State.canceled, event.message)
-          case "completed":
-            return
-        }
-        return
-      case "content-delta":
-        this.answer += event.delta
-        this.artifact(event.delta, this.streamedAnswer, false)
-        this.streamedAnswer = true
-        return
-      case "task-complete":
-        this.answer = event.content
-        this.artifact(event.content, false, true)
-        return this.status(State.completed, undefined, { steps: event.steps, usage: event.usage })
-      case "tool-start":
-        return this.status(State.working, `Calling tool ${event.toolName}`, toolMeta(event))
-      case "tool-progress":
-        return this.status(State.working, `${event.toolName}: ${event.message ?? progressOf(event)}`, toolMeta(event))
-      case "tool-complete":
-        return this.status(State.working, `Tool ${event.toolName} finished`, toolMeta(event))
-      case "tool-error":
-        return this.status(State.working, `Tool ${event.toolName} failed: ${event.error}`, toolMeta(event))
-      case "tool-input-required":
-        return this.status(State.working, `Tool ${event.toolName} is waiting for input`, toolMeta(event))
-      default:
-        return
-    }
-  }
-
-  /** The run ended without a final state of its own: what it said so far is the answer. */
-  finish(): void {
-    if (this.closed) return
-    this.artifact(this.answer, false, true)
-    this.status(State.completed)
-  }
-
-  cancelled(): void {
-    const open = !this.closed || (this.cancelRequested && this.waitingForInput)
-    if (open) this.bus.publish(cancelledEvent(this.request.taskId, this.request.contextId))
-    this.closed = true
-  }
-
-  status(state: number, text?: string, metadata?: Record<string, unknown>): void {
-    if (this.closed) return
-    if (state !== State.working) this.closed = true
-    this.waitingForInput = state === State.inputRequired
-    const { contextId, taskId } = this.request
-    this.bus.publish(A2aEvent.statusUpdate({
-      taskId,
-      contextId,
-      status: {
-        state,
-        message: text === undefined ? undefined : agentMessage(contextId, taskId, text),
-        timestamp: new Date().toISOString()
-      },
-      metadata
-    }))
-  }
-
-  private artifact(text: string, append: boolean, lastChunk: boolean): void {
-    if (this.closed) return
-    const { contextId, taskId } = this.request
-    this.bus.publish(A2aEvent.artifactUpdate({
-      taskId,
-      contextId,
-      artifact: {
-        artifactId: "answer",
-        name: "answer",
-        description: "The agent's answer",
-        parts: agentMessage(contextId, taskId, text).parts,
-        metadata: undefined,
-        extensions: []
-      },
-      append,
-      lastChunk,
-      metadata: undefined
-    }))
-  }
-}
-
-const agentMessage = (contextId: string, taskId: string, text: string): Message =>
-  Message.fromJSON({ messageId: crypto.randomUUID(), contextId, taskId, role: "ROLE_AGENT", parts: [{ text, mediaType: "text/plain" }] })
-
-const cancelledEvent = (taskId: string, contextId: string) =>
-  A2aEvent.statusUpdate({
-    taskId,
-    contextId,
-    status: { state: State.canceled, message: undefined, timestamp: new Date().toISOString() },
-    metadata: undefined
-  })
-
-const textOf = (message: Message): string =>
-  message.parts.map((part) => (part.content?.$case === "text" ? part.content.value : "")).join("")
-
-const toolMeta = (event: { readonly type: string; readonly toolName: string; readonly toolCallId: string }) => ({
-  event: event.type,
-  toolName: event.toolName,
-  toolCallId: event.toolCallId
-})
-
-const progressOf = (event: { readonly progress?: number | undefined; readonly total?: number | undefined }): string =>
-  event.progress === undefined ? "working" : event.total === undefined ? `${event.progress}` : `${event.progress}/${event.total}`
