@@ -27,6 +27,7 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -35,6 +36,7 @@ import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import { ConfigError } from "../domain/Errors.js"
+import { defaultLockOptions } from "../internal/fileLock.js"
 import { copyJson, type Document, isJsonObject } from "./internal/document.js"
 import * as FileStore from "./internal/fileStore.js"
 import * as Store from "./internal/store.js"
@@ -117,6 +119,11 @@ export const make = (initial: Record<string, unknown> = {}): Effect.Effect<Servi
 export interface FileOptions {
   readonly path?: string
   readonly watch?: boolean
+  /**
+   * How long a `set` or `delete` waits while another process changes the file (default 15
+   * seconds) before failing with `Io` naming the lock file and its holder.
+   */
+  readonly lockTimeout?: Duration.DurationInput
 }
 
 /**
@@ -132,8 +139,10 @@ export const defaultFilePath: Effect.Effect<string, never, Path.Path> = FileStor
  * Builds a store kept in a pretty-printed JSON file. A missing file is an empty configuration; a
  * file that is not JSON or does not match the Schema fails with `Corrupt` (naming the file and the
  * problem) and is never overwritten. Writes are atomic (temp file, fsync, rename; file 0600,
- * directory 0700) and serialized with the re-read of the file that precedes each of them, so a
- * hand edit is never lost to a programmatic one.
+ * directory 0700) and serialized with the re-read of the file that precedes each of them, within
+ * the process and across processes (a lock file beside it, `<path>.lock`; a holder that died,
+ * even by SIGKILL, does not block others), so neither a hand edit nor another process's change
+ * is lost to a programmatic one.
  *
  * @since 0.1.0
  */
@@ -142,7 +151,9 @@ export const makeFile = (
 ): Effect.Effect<Service, ConfigError, FileSystem.FileSystem | Path.Path | Scope.Scope> =>
   Effect.gen(function*() {
     const path = options.path ?? (yield* FileStore.defaultPath)
-    const { initial, persistence } = yield* FileStore.open(path)
+    const { initial, persistence } = yield* FileStore.open(path, {
+      lock: { ...defaultLockOptions, ...(options.lockTimeout !== undefined ? { timeout: options.lockTimeout } : {}) }
+    })
     const { refresh, service } = yield* Store.make(initial, Option.some(persistence))
     if (options.watch !== false) yield* FileStore.watch(path, refresh)
     return service

@@ -2,6 +2,10 @@
  * The JSON file behind `ConfigManager.layerFile`: where it lives, how it is read and checked,
  * how it is replaced, and how hand edits are noticed.
  *
+ * Each change holds the file's cross-process lock (`internal/fileLock.ts`) from its re-read to its
+ * rename, so two processes changing the file at once never drop each other's keys; plain reads
+ * and the watcher take no lock, since the file is only ever replaced whole.
+ *
  * @internal
  */
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -16,11 +20,17 @@ import * as Stream from "effect/Stream"
 import * as os from "node:os"
 import { ConfigError } from "../../domain/Errors.js"
 import { writeFileAtomic } from "../../internal/atomicFile.js"
-import { isJsonObject } from "./document.js"
+import * as FileLock from "../../internal/fileLock.js"
+import { type Document, isJsonObject } from "./document.js"
 import { load, type Loaded, type Persistence } from "./store.js"
 
 const fileMode = 0o600
 const directoryMode = 0o700
+
+/** How the file is opened. @internal */
+export interface FileStoreOptions {
+  readonly lock: FileLock.LockOptions
+}
 
 /**
  * `$XDG_CONFIG_HOME/effect-agent-kernel/config.json`, else `~/.config/effect-agent-kernel/config.json`.
@@ -98,12 +108,27 @@ export interface OpenedFile {
  *
  * @internal
  */
-export const open = (path: string): Effect.Effect<OpenedFile, ConfigError, FileSystem.FileSystem | Path.Path> =>
+export const open = (
+  path: string,
+  options: FileStoreOptions
+): Effect.Effect<OpenedFile, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const context = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
     const text = yield* readText(path)
     const initial = yield* parse(path, text)
     const lastText = yield* Ref.make(text)
+    const lockFailure = (error: FileLock.FileLockError) => new ConfigError({ reason: "Io", path, message: error.message })
+
+    const write = (held: FileLock.HeldLock) => (document: Document, _key: string) =>
+      Effect.gen(function*() {
+        const serialized = `${JSON.stringify(document, null, 2)}\n`
+        const bytes = new TextEncoder().encode(serialized)
+        yield* writeFileAtomic(path, bytes, { mode: fileMode, dirMode: directoryMode, beforeReplace: held.ensureHeld }).pipe(
+          Effect.mapError((error) => error._tag === "FileLockLost" ? lockFailure(error) : io(path, "write", error))
+        )
+        yield* Ref.set(lastText, serialized)
+      }).pipe(Effect.provide(context))
+
     const persistence: Persistence = {
       readChanged: Effect.gen(function*() {
         const current = yield* readText(path)
@@ -112,14 +137,17 @@ export const open = (path: string): Effect.Effect<OpenedFile, ConfigError, FileS
         yield* Ref.set(lastText, current)
         return Option.some(loaded)
       }).pipe(Effect.provide(context)),
-      write: (document) => {
-        const serialized = `${JSON.stringify(document, null, 2)}\n`
-        return writeFileAtomic(path, new TextEncoder().encode(serialized), { mode: fileMode, dirMode: directoryMode }).pipe(
-          Effect.mapError((error) => io(path, "write", error)),
-          Effect.zipRight(Ref.set(lastText, serialized)),
+      exclusive: (edit) =>
+        FileLock.withFileLock(path, options.lock, (held) => edit(write(held))).pipe(
+          Effect.mapError((error) =>
+            error._tag === "ConfigError"
+              ? error
+              : error._tag === "FileLockTimeout"
+              ? lockFailure(error)
+              : io(FileLock.lockPathFor(path), "lock", error)
+          ),
           Effect.provide(context)
         )
-      }
     }
     return { initial, persistence }
   })

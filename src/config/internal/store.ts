@@ -27,13 +27,18 @@ export interface Loaded {
 
 /**
  * Where a document lives besides memory. `readChanged` returns the outside document when it
- * differs from what was last read or written (failing when it is invalid); `write` replaces it.
+ * differs from what was last read or written (failing when it is invalid). `exclusive` runs an
+ * edit that no other process's edit can interleave with; the edit re-reads through
+ * `readChanged` and replaces the document with the `write` it is given (`key` names the change
+ * in errors).
  *
  * @internal
  */
 export interface Persistence {
   readonly readChanged: Effect.Effect<Option.Option<Loaded>, ConfigError>
-  readonly write: (document: Document) => Effect.Effect<void, ConfigError>
+  readonly exclusive: <A>(
+    edit: (write: (document: Document, key: string) => Effect.Effect<void, ConfigError>) => Effect.Effect<A, ConfigError>
+  ) => Effect.Effect<A, ConfigError>
 }
 
 /** Validates a document, naming its origin in the error. @internal */
@@ -78,12 +83,13 @@ export const make = (
           }))
     })
 
-    const commit = (
+    const apply = (
       key: string,
       edit: (stored: Document) => Either.Either<Option.Option<Document>, string>,
-      change: ConfigChange
+      change: ConfigChange,
+      write: (document: Document, key: string) => Effect.Effect<void, ConfigError>
     ) =>
-      permit.withPermits(1)(Effect.gen(function*() {
+      Effect.gen(function*() {
         yield* absorbOutsideEdits
         const { stored } = yield* Ref.get(state)
         const edited = edit(stored)
@@ -99,11 +105,20 @@ export const make = (
         // Once the file is being replaced, memory and subscribers must follow it even if the caller
         // is interrupted.
         yield* Effect.uninterruptible(
-          Effect.zipRight(
-            Option.isSome(persistence) ? persistence.value.write(next.stored) : Effect.void,
-            Effect.zipRight(Ref.set(state, next), PubSub.publish(hub, change))
-          )
+          Effect.zipRight(write(next.stored, key), Effect.zipRight(Ref.set(state, next), PubSub.publish(hub, change)))
         )
+      })
+
+    // The outside re-read, the edit and the write run under one permit in this process and, for a
+    // file, under its cross-process lock, so no edit made elsewhere is lost between them.
+    const commit = (
+      key: string,
+      edit: (stored: Document) => Either.Either<Option.Option<Document>, string>,
+      change: ConfigChange
+    ) =>
+      permit.withPermits(1)(Option.match(persistence, {
+        onNone: () => apply(key, edit, change, () => Effect.void),
+        onSome: (outside) => outside.exclusive((write) => apply(key, edit, change, write))
       }))
 
     const service: Service = {
