@@ -120,6 +120,13 @@ export interface FileOptions {
   readonly path?: string
   readonly watch?: boolean
   /**
+   * The largest file the store reads or writes, in bytes (default 4 MiB). Every change rewrites
+   * the whole file, so a bigger one is refused with a `ConfigError` naming the file, its size and
+   * the cap: when read (`Io`), or when a `set` would grow it past the cap (`InvalidValue`, and
+   * nothing is written).
+   */
+  readonly maxFileBytes?: number
+  /**
    * How long a `set` or `delete` waits while another process changes the file (default 15
    * seconds) before failing with `Io` naming the lock file and its holder.
    */
@@ -142,7 +149,7 @@ export const defaultFilePath: Effect.Effect<string, never, Path.Path> = FileStor
  * directory 0700) and serialized with the re-read of the file that precedes each of them, within
  * the process and across processes (a lock file beside it, `<path>.lock`; a holder that died,
  * even by SIGKILL, does not block others), so neither a hand edit nor another process's change
- * is lost to a programmatic one.
+ * is lost to a programmatic one. The file is capped at `maxFileBytes`.
  *
  * @since 0.1.0
  */
@@ -152,6 +159,7 @@ export const makeFile = (
   Effect.gen(function*() {
     const path = options.path ?? (yield* FileStore.defaultPath)
     const { initial, persistence } = yield* FileStore.open(path, {
+      maxFileBytes: options.maxFileBytes ?? FileStore.defaultMaxFileBytes,
       lock: { ...defaultLockOptions, ...(options.lockTimeout !== undefined ? { timeout: options.lockTimeout } : {}) }
     })
     const { refresh, service } = yield* Store.make(initial, Option.some(persistence))

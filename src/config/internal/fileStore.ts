@@ -2,7 +2,10 @@
  * The JSON file behind `ConfigManager.layerFile`: where it lives, how it is read and checked,
  * how it is replaced, and how hand edits are noticed.
  *
- * Each change holds the file's cross-process lock (`internal/fileLock.ts`) from its re-read to its
+ * Every change re-reads, re-validates and rewrites the whole file, so the file has a size cap
+ * (`maxFileBytes`): a file over it is refused when read, and a change that would take it over is
+ * refused before anything is written, instead of every change slowing down with the file. Each
+ * change holds the file's cross-process lock (`internal/fileLock.ts`) from its re-read to its
  * rename, so two processes changing the file at once never drop each other's keys; plain reads
  * and the watcher take no lock, since the file is only ever replaced whole.
  *
@@ -27,8 +30,12 @@ import { load, type Loaded, type Persistence } from "./store.js"
 const fileMode = 0o600
 const directoryMode = 0o700
 
+/** The default `maxFileBytes`: far above any real configuration, far below a slow one. @internal */
+export const defaultMaxFileBytes = 4 * 1024 * 1024
+
 /** How the file is opened. @internal */
 export interface FileStoreOptions {
+  readonly maxFileBytes: number
   readonly lock: FileLock.LockOptions
 }
 
@@ -85,15 +92,32 @@ export const parse = (path: string, text: string | null): Either.Either<Loaded, 
   return load(document, (problems) => corrupt(path, `does not match the configuration schema: ${problems}`))
 }
 
-const readText = (path: string) =>
-  Effect.flatMap(FileSystem.FileSystem, (fs) =>
-    fs.readFileString(path).pipe(
-      Effect.catchIf(
-        (error) => error._tag === "SystemError" && error.reason === "NotFound",
-        () => Effect.succeed(null)
-      ),
-      Effect.mapError((error) => io(path, "read", error))
-    ))
+const raiseTheCap = "or raise maxFileBytes in the ConfigManager.layerFile options"
+
+const tooLarge = (path: string, size: number, maxFileBytes: number) =>
+  new ConfigError({
+    reason: "Io",
+    path,
+    message: `The configuration file ${path} is ${size} bytes, over the cap of ${maxFileBytes} bytes (maxFileBytes), so ` +
+      `it was not read and nothing was written to it. Move data that is not configuration out of it, ${raiseTheCap}.`
+  })
+
+const isNotFound = (error: { readonly _tag: string; readonly reason?: string }) =>
+  error._tag === "SystemError" && error.reason === "NotFound"
+
+// The size is checked before the read, so an oversized file costs a stat, not a parse.
+const readText = (path: string, maxFileBytes: number) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const info = yield* fs.stat(path)
+    if (Number(info.size) > maxFileBytes) return yield* tooLarge(path, Number(info.size), maxFileBytes)
+    const bytes = yield* fs.readFile(path)
+    if (bytes.length > maxFileBytes) return yield* tooLarge(path, bytes.length, maxFileBytes)
+    return new TextDecoder().decode(bytes)
+  }).pipe(
+    Effect.catchIf((error) => error._tag !== "ConfigError" && isNotFound(error), () => Effect.succeed(null)),
+    Effect.mapError((error) => error._tag === "ConfigError" ? error : io(path, "read", error))
+  )
 
 /** The file as start-up found it, and the persistence that keeps it in step afterwards. @internal */
 export interface OpenedFile {
@@ -114,15 +138,26 @@ export const open = (
 ): Effect.Effect<OpenedFile, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const context = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
-    const text = yield* readText(path)
+    const { maxFileBytes } = options
+    const text = yield* readText(path, maxFileBytes)
     const initial = yield* parse(path, text)
     const lastText = yield* Ref.make(text)
     const lockFailure = (error: FileLock.FileLockError) => new ConfigError({ reason: "Io", path, message: error.message })
 
-    const write = (held: FileLock.HeldLock) => (document: Document, _key: string) =>
+    const write = (held: FileLock.HeldLock) => (document: Document, key: string) =>
       Effect.gen(function*() {
         const serialized = `${JSON.stringify(document, null, 2)}\n`
         const bytes = new TextEncoder().encode(serialized)
+        if (bytes.length > maxFileBytes) {
+          return yield* new ConfigError({
+            reason: "InvalidValue",
+            key,
+            path,
+            message: `Cannot change "${key}": the configuration file ${path} would grow to ${bytes.length} bytes, over ` +
+              `its cap of ${maxFileBytes} bytes (maxFileBytes). Nothing was changed. Keep large data out of the ` +
+              `configuration, ${raiseTheCap}.`
+          })
+        }
         yield* writeFileAtomic(path, bytes, { mode: fileMode, dirMode: directoryMode, beforeReplace: held.ensureHeld }).pipe(
           Effect.mapError((error) => error._tag === "FileLockLost" ? lockFailure(error) : io(path, "write", error))
         )
@@ -131,7 +166,7 @@ export const open = (
 
     const persistence: Persistence = {
       readChanged: Effect.gen(function*() {
-        const current = yield* readText(path)
+        const current = yield* readText(path, maxFileBytes)
         if (current === (yield* Ref.get(lastText))) return Option.none()
         const loaded = yield* parse(path, current)
         yield* Ref.set(lastText, current)
