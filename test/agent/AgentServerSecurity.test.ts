@@ -1,0 +1,204 @@
+/**
+ * What an AgentServer refuses and lets go: runs whose client left.
+ * Every request here is a real HTTP request to a server on 127.0.0.1.
+ */
+import { Message } from "@a2a-js/sdk"
+import { type Client, ClientFactory } from "@a2a-js/sdk/client"
+import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as Http from "node:http"
+import * as AgentServer from "../../src/agent/AgentServer.js"
+import { type AgentEvent, TaskCompleteEvent, TaskCreatedEvent, ToolStartEvent } from "../../src/domain/Events.js"
+
+const card = { name: "Guarded Helper", description: "Answers, within limits." }
+
+const COMPLETED = 3, CANCELED = 5
+
+/** What the scripted agent saw and did, for server-side assertions. */
+interface Seen {
+  readonly prompts: Array<string>
+  /** Set with the task id when a "wait" run is inside its tool call. */
+  readonly toolStarted: Deferred.Deferred<string>
+  /** Set when that tool call was interrupted. */
+  readonly toolInterrupted: Deferred.Deferred<void>
+  /** Lets a "wait" run's tool call finish. */
+  readonly release: Deferred.Deferred<void>
+}
+
+/**
+ * A scripted agent: "wait" starts a tool call that lasts until released (or interrupted);
+ * anything else answers "done." at once.
+ */
+const scripted = (seen: Seen): AgentServer.Run => (input) => {
+  seen.prompts.push(input.prompt)
+  const ids = { contextId: input.contextId, taskId: input.taskId, timestamp: new Date().toISOString() }
+  const created = new TaskCreatedEvent({ ...ids, agentId: "guarded" })
+  const complete = new TaskCompleteEvent({ ...ids, content: "done.", steps: 1, usage: {} })
+  if (input.prompt !== "wait") return Stream.make(created, complete)
+  const toolCall = Deferred.succeed(seen.toolStarted, input.taskId).pipe(
+    Effect.zipRight(Deferred.await(seen.release)),
+    Effect.onInterrupt(() => Deferred.succeed(seen.toolInterrupted, undefined)),
+    Effect.as(complete as AgentEvent)
+  )
+  return Stream.concat(
+    Stream.make(created, new ToolStartEvent({ ...ids, toolCallId: "tc-1", toolName: "lookup", arguments: {} })),
+    Stream.fromEffect(toolCall)
+  )
+}
+
+const serve = (options: Partial<AgentServer.Options> = {}) =>
+  Effect.gen(function*() {
+    const seen: Seen = {
+      prompts: [],
+      toolStarted: yield* Deferred.make<string>(),
+      toolInterrupted: yield* Deferred.make<void>(),
+      release: yield* Deferred.make<void>()
+    }
+    const info = yield* AgentServer.make({ card, run: scripted(seen), ...options })
+    return { info, seen }
+  })
+
+const clientOf = (url: string) => Effect.promise(() => new ClientFactory().createFromUrl(url))
+
+const userMessage = (text: string) =>
+  Message.fromJSON({ messageId: crypto.randomUUID(), contextId: "ctx-7", role: "ROLE_USER", parts: [{ text }] })
+
+/** A JSON-RPC send as the SDK's client writes it. */
+const rpcBody = (method: "SendMessage" | "SendStreamingMessage", text: string, configuration?: object) =>
+  JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method,
+    params: { message: Message.toJSON(userMessage(text)), ...(configuration === undefined ? {} : { configuration }) }
+  })
+
+const rpcHeaders = { "content-type": "application/json", "a2a-version": "1.0" }
+
+/** The task's state, or "gone" when the server no longer has it. */
+const stateOf = (client: Client, id: string) =>
+  Effect.tryPromise(() => client.getTask({ tenant: "", id })).pipe(
+    Effect.map((task): number | "gone" => task.status?.state ?? 0),
+    Effect.orElseSucceed(() => "gone" as const)
+  )
+
+/** A real pause, whatever the clock: the server works on its own sockets meanwhile. */
+const pause = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 20)))
+
+/** Polls `check` until `done` holds, at most 250 times; returns the last value seen. */
+const eventually = <A>(check: Effect.Effect<A>, done: (value: A) => boolean) =>
+  Effect.gen(function*() {
+    let value = yield* check
+    for (let attempt = 0; attempt < 250 && !done(value); attempt++) {
+      yield* pause
+      value = yield* check
+    }
+    return value
+  })
+
+/** A bound on a wait that would otherwise hang the test when the server misbehaves. */
+const within = <A, E, R>(what: string) => (effect: Effect.Effect<A, E, R>) =>
+  Effect.timeoutFail(effect, { duration: "10 seconds", onTimeout: () => new Error(`${what} did not happen within 10 s`) })
+
+interface RawAnswer {
+  readonly status: number
+  readonly headers: Http.IncomingHttpHeaders
+  readonly body: string
+}
+
+/**
+ * A request through `node:http`, which (unlike fetch) lets a test set `Host`, stream a chunked
+ * body and leave a body unfinished. Succeeds with the answer as soon as it is complete.
+ */
+const raw = (port: number, request: {
+  readonly method?: string
+  readonly path?: string
+  readonly headers?: Http.OutgoingHttpHeaders
+  readonly chunks?: ReadonlyArray<string>
+  readonly end?: boolean
+}) =>
+  Effect.async<RawAnswer, Error>((resume) => {
+    let settled = false
+    const settle = (effect: Effect.Effect<RawAnswer, Error>) => {
+      if (!settled) resume(effect)
+      settled = true
+    }
+    const outgoing = Http.request({
+      host: "127.0.0.1",
+      port,
+      method: request.method ?? "POST",
+      path: request.path ?? "/a2a/jsonrpc",
+      headers: request.headers,
+      agent: false
+    })
+    outgoing.on("response", (incoming) => {
+      let body = ""
+      incoming.setEncoding("utf8")
+      incoming.on("data", (chunk: string) => (body += chunk))
+      incoming.on("end", () => settle(Effect.succeed({ status: incoming.statusCode ?? 0, headers: incoming.headers, body })))
+      incoming.on("error", (error) => settle(Effect.fail(error)))
+    })
+    // Writes after the server answered may fail (it closes the connection); the answer counts.
+    outgoing.on("error", (error) => settle(Effect.fail(error)))
+    for (const chunk of request.chunks ?? []) outgoing.write(chunk)
+    if (request.end !== false) outgoing.end()
+    return Effect.sync(() => outgoing.destroy())
+  }).pipe(within("an answer"))
+
+describe("AgentServer, a client that leaves", () => {
+  it.scopedLive("closing a message stream interrupts the run's tool call and the task ends canceled", () =>
+    Effect.gen(function*() {
+      const { info, seen } = yield* serve()
+      const controller = new AbortController()
+      const response = yield* Effect.promise(() =>
+        fetch(`${info.url}/a2a/jsonrpc`, {
+          method: "POST",
+          headers: rpcHeaders,
+          body: rpcBody("SendStreamingMessage", "wait"),
+          signal: controller.signal
+        })
+      )
+      expect(response.headers.get("content-type")).toContain("text/event-stream")
+      const taskId = yield* Deferred.await(seen.toolStarted).pipe(within("the tool call"))
+      controller.abort()
+      yield* Deferred.await(seen.toolInterrupted).pipe(within("the tool call's interruption"))
+      const client = yield* clientOf(info.url)
+      expect(yield* eventually(stateOf(client, taskId), (state) => state === CANCELED)).toBe(CANCELED)
+    }))
+
+  it.scopedLive("a blocking SendMessage whose client leaves interrupts the run and the task ends canceled", () =>
+    Effect.gen(function*() {
+      const { info, seen } = yield* serve()
+      const controller = new AbortController()
+      const sent = fetch(`${info.url}/a2a/jsonrpc`, {
+        method: "POST",
+        headers: rpcHeaders,
+        body: rpcBody("SendMessage", "wait"),
+        signal: controller.signal
+      }).catch((error: unknown) => error)
+      const taskId = yield* Deferred.await(seen.toolStarted).pipe(within("the tool call"))
+      controller.abort()
+      yield* Effect.promise(() => sent)
+      yield* Deferred.await(seen.toolInterrupted).pipe(within("the tool call's interruption"))
+      const client = yield* clientOf(info.url)
+      expect(yield* eventually(stateOf(client, taskId), (state) => state === CANCELED)).toBe(CANCELED)
+    }))
+
+  it.scopedLive("a non-blocking SendMessage's run goes on after its client has gone, to completed", () =>
+    Effect.gen(function*() {
+      const { info, seen } = yield* serve()
+      const answer = yield* raw(info.port, {
+        headers: rpcHeaders,
+        chunks: [rpcBody("SendMessage", "wait", { returnImmediately: true })]
+      })
+      expect(answer.status).toBe(200)
+      const task = JSON.parse(answer.body).result.task as { id: string; status: { state: string } }
+      const taskId = yield* Deferred.await(seen.toolStarted).pipe(within("the tool call"))
+      expect(task.id).toBe(taskId)
+      yield* Deferred.succeed(seen.release, undefined)
+      const client = yield* clientOf(info.url)
+      expect(yield* eventually(stateOf(client, taskId), (state) => state === COMPLETED)).toBe(COMPLETED)
+      expect(yield* Deferred.isDone(seen.toolInterrupted)).toBe(false)
+    }))
+})
