@@ -52,6 +52,8 @@ export type Reply =
     readonly status: number
     readonly headers: Readonly<Record<string, string>>
     readonly body: string
+    /** Write the body in pieces of this many bytes (without a Content-Length). */
+    readonly chunkSize?: number
   }
   | { readonly _tag: "reset" }
   | { readonly _tag: "stall" }
@@ -64,6 +66,8 @@ export interface RecordedRequest {
   readonly modelId: string | undefined
   readonly headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
   readonly body: unknown
+  /** Whether the response was cut off (the client went away before the server finished it). */
+  readonly abortedByClient: () => boolean
 }
 
 /** The running peer: where it listens, its script queue and what it recorded. */
@@ -203,6 +207,18 @@ const writeStream = async (res: Http.ServerResponse, parts: ReadonlyArray<Stream
   res.end()
 }
 
+const writePieces = async (res: Http.ServerResponse, bytes: Buffer, size: number): Promise<void> => {
+  for (let offset = 0; offset < bytes.length && !res.destroyed; offset += size) {
+    if (!res.write(bytes.subarray(offset, offset + size))) {
+      await new Promise<void>((resolve) => {
+        res.once("drain", resolve)
+        res.once("close", resolve)
+      })
+    }
+  }
+  if (!res.destroyed) res.end()
+}
+
 const answer = (reply: Reply, res: Http.ServerResponse): void => {
   switch (reply._tag) {
     case "converse":
@@ -219,7 +235,9 @@ const answer = (reply: Reply, res: Http.ServerResponse): void => {
       }).end(JSON.stringify({ message: reply.message }))
       return
     case "raw":
-      res.writeHead(reply.status, reply.headers).end(reply.body)
+      res.writeHead(reply.status, reply.headers)
+      if (reply.chunkSize === undefined) res.end(reply.body)
+      else void writePieces(res, Buffer.from(reply.body), reply.chunkSize)
       return
     case "reset":
       res.socket?.resetAndDestroy()
@@ -267,6 +285,15 @@ export const make: Effect.Effect<BedrockServer, never, Scope.Scope> = Effect.gen
     closes.push(closed)
     req.socket.once("close", () => Deferred.unsafeDone(closed, Exit.void))
     const chunks: Array<Buffer> = []
+    // Cut off: closed before all of the response was handed to the socket.
+    let finished = false
+    let aborted = false
+    res.once("finish", () => {
+      finished = true
+    })
+    res.once("close", () => {
+      if (!finished) aborted = true
+    })
     req.on("data", (chunk: Buffer) => chunks.push(chunk))
     req.on("end", () => {
       const path = req.url ?? "/"
@@ -275,7 +302,8 @@ export const make: Effect.Effect<BedrockServer, never, Scope.Scope> = Effect.gen
         path,
         ...parsePath(path),
         headers: { ...req.headers },
-        body: decodeJson(Buffer.concat(chunks).toString("utf8"))
+        body: decodeJson(Buffer.concat(chunks).toString("utf8")),
+        abortedByClient: () => aborted
       }
       recorded.push(request)
       Deferred.unsafeDone(arrival(recorded.length - 1), Exit.succeed(request))

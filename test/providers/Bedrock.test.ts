@@ -544,6 +544,85 @@ describe("Bedrock provider faults", () => {
     }))
 })
 
+describe("Bedrock bounds on what the server sends", () => {
+  const MiB = 1024 * 1024
+  const provide = (server: BedrockServer.BedrockServer, limits?: Bedrock.BedrockConfig["limits"]) =>
+    Effect.provide(Bedrock.bedrockProvider({
+      model: modelId,
+      region: "us-east-1",
+      endpoint: server.endpoint,
+      credentials,
+      resilience: { baseDelay: "1 millis", maxDelay: "1 millis" },
+      ...(limits !== undefined ? { limits } : {})
+    }))
+  const settled = (server: BedrockServer.BedrockServer) =>
+    server.socketClosed(0).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "socket still open" }))
+
+  it.live("a 20 MB Converse answer past maxResponseBytes is InvalidResponse, read no further and not retried", () =>
+    Effect.gen(function*() {
+      const server = yield* BedrockServer.make
+      const huge = BedrockServer.converse({ text: "x".repeat(20 * MiB) })
+      yield* server.enqueue(
+        {
+          _tag: "raw",
+          status: 200,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(huge._tag === "converse" ? huge.body : undefined),
+          chunkSize: 64 * 1024
+        },
+        BedrockServer.converse({ text: "a retry would get this" })
+      )
+      const error = yield* LanguageModel.LanguageModel.pipe(
+        Effect.flatMap((model) => failureOf(model.chat([Message.user("Hi")]))),
+        provide(server, { maxResponseBytes: MiB })
+      )
+      expect([error.reason, error.retryable]).toEqual(["InvalidResponse", false])
+      expect(error.message).toContain("larger than the limit of 1 MiB (maxResponseBytes)")
+      expect(error.message).toContain("raise limits.maxResponseBytes")
+      yield* settled(server)
+      const requests = yield* server.requests
+      expect([requests.length, requests[0]!.abortedByClient()]).toEqual([1, true])
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("of a 20 MB error body only maxErrorBodyBytes are read: the error keeps its AWS type, with a short excerpt", () =>
+    Effect.gen(function*() {
+      const server = yield* BedrockServer.make
+      yield* server.enqueue({
+        _tag: "raw",
+        status: 500,
+        headers: { "content-type": "application/json", "x-amzn-errortype": "InternalServerException" },
+        body: JSON.stringify({ message: `upstream failed: ${"y".repeat(20 * MiB)}` }),
+        chunkSize: 64 * 1024
+      })
+      const error = yield* LanguageModel.LanguageModel.pipe(
+        Effect.flatMap((model) => failureOf(model.chat([Message.user("Hi")], undefined, { maxAttempts: 1 }))),
+        provide(server)
+      )
+      expect([error.reason, error.status, error.retryable]).toEqual(["ServerError", 500, true])
+      expect(error.message).toContain("InternalServerException")
+      expect(error.message).toContain("upstream failed: yyy")
+      expect(error.message.length).toBeLessThan(1000)
+      yield* settled(server)
+      expect((yield* server.requests)[0]!.abortedByClient()).toBe(true)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("an event-stream message longer than maxEventBytes (1 MiB by default) is InvalidResponse and not retried", () =>
+    Effect.gen(function*() {
+      const server = yield* BedrockServer.make
+      yield* server.enqueue(
+        BedrockServer.textStream(["x".repeat(2 * MiB)]),
+        BedrockServer.textStream(["a retry would get this"])
+      )
+      const error = yield* LanguageModel.LanguageModel.pipe(
+        Effect.flatMap((model) => failureOf(collectChunks(model.stream([Message.user("Hi")])))),
+        provide(server)
+      )
+      expect([error.reason, error.retryable]).toEqual(["InvalidResponse", false])
+      expect(error.message).toContain("an event-stream message larger than the limit of 1 MiB (maxEventBytes)")
+      expect(yield* server.requests).toHaveLength(1)
+    }).pipe(Effect.scoped), 30_000)
+})
+
 describe("Bedrock availability", () => {
   it.scoped("is available when the static credentials resolve, without calling the model", () =>
     Effect.gen(function*() {

@@ -5,7 +5,9 @@
  * @internal
  */
 import { ProviderError, type ProviderErrorReason } from "../../domain/Errors.js"
+import { ResponseTooLarge } from "./bedrockLimits.js"
 import { providerId } from "./bedrockRequest.js"
+import { responseTooLarge } from "./responseLimits.js"
 import * as Redaction from "../../domain/Redaction.js"
 
 interface Classification {
@@ -228,6 +230,7 @@ const classify = (name: string, message: string, code: string | undefined, statu
  */
 export const toProviderError = (error: unknown, secrets: ReadonlyArray<string>): ProviderError => {
   if (error instanceof ProviderError) return error
+  if (error instanceof ResponseTooLarge) return responseTooLarge(providerId, error.what, error.limit, error.bytes)
   const sdk: SdkErrorLike = typeof error === "object" && error !== null ? error as SdkErrorLike : {}
   const name = field(sdk.name) ?? "Error"
   const rawMessage = field(sdk.message) ?? (typeof error === "string" ? error : "no message")
