@@ -6,6 +6,11 @@
  * `AgentEvent`s, so `Agent.run` plugs in directly and tests can script one.
  *
  * What it accepts, and why:
+ * - **Limits.** Bodies over `maxBodyBytes` are refused with 413 before they are read (by their
+ *   `Content-Length`) or as soon as they stream past it. Finished tasks are dropped from the
+ *   task store `taskTtl` after they finished, and beyond `maxTasks` the oldest finished go
+ *   first; when all `maxTasks` are still in progress, a message that would start a new task is
+ *   answered `rejected`.
  * - **A client that leaves.** When the client of a streamed message, or of a blocking
  *   `SendMessage`, disconnects, its run is interrupted (its model request and tools with it) and
  *   the task ends `canceled`: nobody is left to read the answer, and an agent should not spend
@@ -15,14 +20,16 @@
  * @since 0.1.0
  */
 import { AgentCard } from "@a2a-js/sdk"
-import { DefaultRequestHandler, InMemoryTaskStore, JsonRpcTransportHandler } from "@a2a-js/sdk/server"
+import { DefaultRequestHandler, JsonRpcTransportHandler } from "@a2a-js/sdk/server"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Http from "node:http"
@@ -32,6 +39,7 @@ import type { AuthContext } from "../domain/ExecutionContext.js"
 import { makeApp } from "./internal/serverApp.js"
 import { makeCard } from "./internal/serverCard.js"
 import { RunExecutor } from "./internal/serverExecutor.js"
+import { BoundedTaskStore } from "./internal/serverTaskStore.js"
 
 /** What a served run receives: the caller's prompt and the A2A ids of its task. @since 0.1.0 */
 export interface RunInput {
@@ -58,7 +66,7 @@ export interface CardInfo {
   }>
 }
 
-/** The agent to serve, where to bind, and the optional bearer-token guard. @since 0.1.0 */
+/** The agent to serve, where to bind, the optional bearer-token guard and how much it keeps. @since 0.1.0 */
 export interface Options<R = never> {
   readonly card: CardInfo
   readonly run: Run<R>
@@ -73,6 +81,18 @@ export interface Options<R = never> {
    * can act as the caller. Off by default: a server's own guard token should not travel on.
    */
   readonly forwardCredentials?: boolean
+  /** Largest request body accepted, in bytes; larger ones get 413. 1 MiB by default. */
+  readonly maxBodyBytes?: number
+  /**
+   * How long a finished task (completed, failed, canceled, rejected) stays readable through
+   * `GetTask`/`ListTasks` after it finished; 1 hour by default. Dropped within a minute after.
+   */
+  readonly taskTtl?: Duration.DurationInput
+  /**
+   * Most tasks kept at once; beyond it the oldest finished tasks are dropped, and when every kept
+   * task is still in progress a new one is rejected. 10,000 by default.
+   */
+  readonly maxTasks?: number
 }
 
 /** A running server: its base URL, port and the agent card's URL. @since 0.1.0 */
@@ -87,7 +107,8 @@ export class AgentServer extends Context.Tag("effect-agent-kernel/AgentServer")<
 
 /**
  * Starts serving for the lifetime of the scope; runs still going when it closes are interrupted
- * and their tasks end `canceled`. Binding failures (port taken) fail with `ServeError`.
+ * and their tasks end `canceled`. Binding failures (port taken) fail with `ServeError`; limits
+ * that cannot work (`maxTasks: 0`) are defects, with a message naming the option.
  *
  * @example
  * ```ts
@@ -100,6 +121,7 @@ export class AgentServer extends Context.Tag("effect-agent-kernel/AgentServer")<
  */
 export const make = <R = never>(options: Options<R>): Effect.Effect<Info, ServeError, Scope.Scope | R> =>
   Effect.gen(function*() {
+    const limits = yield* limitsOf(options)
     const host = options.host ?? "127.0.0.1"
     let nodeServer: Http.Server | undefined
     const server = yield* NodeHttpServer.make(() => (nodeServer = Http.createServer()), { port: options.port ?? 0, host })
@@ -111,21 +133,32 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<Info, ServeE
       ? options.bearerToken
       : Redacted.make(options.bearerToken)
     const card = makeCard(options.card, url, bearerToken !== undefined)
+    const clock = yield* Effect.clock
+    const store = new BoundedTaskStore(limits.maxTasks, Duration.toMillis(limits.taskTtl), () => clock.unsafeCurrentTimeMillis())
+    if (Duration.isFinite(limits.taskTtl)) {
+      yield* Effect.sync(() => store.evictExpired()).pipe(
+        Effect.schedule(Schedule.spaced(Duration.min(limits.taskTtl, Duration.minutes(1)))),
+        Effect.forkScoped
+      )
+    }
     const runFork = yield* FiberSet.makeRuntime<R>()
     const executor = new RunExecutor({
       run: options.run,
       runFork,
-      forwardCredentials: options.forwardCredentials === true
+      forwardCredentials: options.forwardCredentials === true,
+      hasRoom: () => store.hasRoom(),
+      maxTasks: limits.maxTasks
     })
     yield* server.serve(makeApp({
       url,
       card,
       cardBody: AgentCard.toJSON(card),
-      transport: new JsonRpcTransportHandler(new DefaultRequestHandler(card, new InMemoryTaskStore(), executor)),
+      transport: new JsonRpcTransportHandler(new DefaultRequestHandler(card, store, executor)),
       executor,
       runFork,
       bearerToken,
-      forwardCredentials: options.forwardCredentials === true
+      forwardCredentials: options.forwardCredentials === true,
+      maxBodyBytes: limits.maxBodyBytes
     }))
     return { url, port, cardUrl: `${url}/.well-known/agent-card.json` }
   })
@@ -137,3 +170,20 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<Info, ServeE
  */
 export const layer = <R = never>(options: Options<R>): Layer.Layer<AgentServer, ServeError, R> =>
   Layer.scoped(AgentServer, make(options))
+
+const limitsOf = (options: Pick<Options, "maxBodyBytes" | "maxTasks" | "taskTtl">) =>
+  Effect.suspend(() => {
+    const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
+    const maxTasks = options.maxTasks ?? 10_000
+    const taskTtl = Duration.decode(options.taskTtl ?? "1 hour")
+    if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
+      return Effect.dieMessage(`AgentServer: maxBodyBytes must be a whole number of bytes above 0, not ${maxBodyBytes}.`)
+    }
+    if (!Number.isSafeInteger(maxTasks) || maxTasks < 1) {
+      return Effect.dieMessage(`AgentServer: maxTasks must be a whole number above 0, not ${maxTasks}.`)
+    }
+    if (Duration.lessThanOrEqualTo(taskTtl, Duration.zero)) {
+      return Effect.dieMessage("AgentServer: taskTtl must be longer than zero (use Duration.infinity to keep tasks).")
+    }
+    return Effect.succeed({ maxBodyBytes, maxTasks, taskTtl })
+  })

@@ -1,13 +1,15 @@
 /**
- * What an AgentServer refuses and lets go: runs whose client left.
+ * What an AgentServer refuses and lets go: runs whose client left, oversized bodies, tasks kept
+ * past their time or beyond the cap.
  * Every request here is a real HTTP request to a server on 127.0.0.1.
  */
-import { Message } from "@a2a-js/sdk"
+import { Message, type Task } from "@a2a-js/sdk"
 import { type Client, ClientFactory } from "@a2a-js/sdk/client"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import * as Http from "node:http"
 import * as AgentServer from "../../src/agent/AgentServer.js"
 import { type AgentEvent, TaskCompleteEvent, TaskCreatedEvent, ToolStartEvent } from "../../src/domain/Events.js"
@@ -75,6 +77,16 @@ const rpcBody = (method: "SendMessage" | "SendStreamingMessage", text: string, c
   })
 
 const rpcHeaders = { "content-type": "application/json", "a2a-version": "1.0" }
+
+/** Runs a message to its end through the SDK client and returns its task id. */
+const runToEnd = (client: Client, text: string) =>
+  Effect.promise(async () => {
+    let taskId = ""
+    for await (const response of client.sendMessageStream({ tenant: "", message: userMessage(text), configuration: undefined, metadata: undefined })) {
+      if (response.payload?.$case === "task") taskId = response.payload.value.id
+    }
+    return taskId
+  })
 
 /** The task's state, or "gone" when the server no longer has it. */
 const stateOf = (client: Client, id: string) =>
@@ -200,5 +212,82 @@ describe("AgentServer, a client that leaves", () => {
       const client = yield* clientOf(info.url)
       expect(yield* eventually(stateOf(client, taskId), (state) => state === COMPLETED)).toBe(COMPLETED)
       expect(yield* Deferred.isDone(seen.toolInterrupted)).toBe(false)
+    }))
+})
+
+describe("AgentServer, limits", () => {
+  it.scopedLive("refuses a body whose Content-Length is over maxBodyBytes with 413 before reading it, and runs nothing", () =>
+    Effect.gen(function*() {
+      const { info, seen } = yield* serve()
+      // 100 MB announced, a few bytes sent: an answer can only come from the announced length.
+      const answer = yield* raw(info.port, {
+        headers: { ...rpcHeaders, "content-length": String(100 * 1024 * 1024) },
+        chunks: [rpcBody("SendMessage", "hello").slice(0, 40)],
+        end: false
+      })
+      expect(answer.status).toBe(413)
+      expect(JSON.parse(answer.body)).toMatchObject({
+        jsonrpc: "2.0",
+        error: { message: expect.stringContaining("at most 1048576 bytes (AgentServer's maxBodyBytes)") }
+      })
+      expect(seen.prompts).toEqual([])
+    }))
+
+  it.scopedLive("refuses a chunked body as soon as it grows past maxBodyBytes with 413, and runs nothing", () =>
+    Effect.gen(function*() {
+      const { info, seen } = yield* serve({ maxBodyBytes: 1024 })
+      const body = rpcBody("SendMessage", "x".repeat(4096))
+      // No Content-Length: node sends the chunks with Transfer-Encoding: chunked, and never ends.
+      const answer = yield* raw(info.port, {
+        headers: rpcHeaders,
+        chunks: [body.slice(0, 600), body.slice(600, 1200), body.slice(1200, 1800)],
+        end: false
+      })
+      expect(answer.status).toBe(413)
+      expect(JSON.parse(answer.body).error.message).toContain("at most 1024 bytes")
+      expect(seen.prompts).toEqual([])
+    }))
+
+  it.scoped("drops a finished task taskTtl after it finished, and keeps it until then", () =>
+    Effect.gen(function*() {
+      const { info } = yield* serve({ taskTtl: "10 minutes" })
+      const client = yield* clientOf(info.url)
+      const taskId = yield* runToEnd(client, "hello")
+      expect(yield* stateOf(client, taskId)).toBe(COMPLETED)
+      yield* TestClock.adjust("9 minutes")
+      expect(yield* stateOf(client, taskId)).toBe(COMPLETED)
+      yield* TestClock.adjust("1 minute")
+      expect(yield* eventually(stateOf(client, taskId), (state) => state === "gone")).toBe("gone")
+    }))
+
+  it.scoped("beyond maxTasks, the oldest finished task is dropped first", () =>
+    Effect.gen(function*() {
+      const { info } = yield* serve({ maxTasks: 2 })
+      const client = yield* clientOf(info.url)
+      const first = yield* runToEnd(client, "one")
+      const second = yield* runToEnd(client, "two")
+      const third = yield* runToEnd(client, "three")
+      expect(yield* stateOf(client, first)).toBe("gone")
+      expect(yield* stateOf(client, second)).toBe(COMPLETED)
+      expect(yield* stateOf(client, third)).toBe(COMPLETED)
+    }))
+
+  it.scopedLive("when all maxTasks kept tasks are in progress, a new task is rejected saying so, and the others go on", () =>
+    Effect.gen(function*() {
+      const { info, seen } = yield* serve({ maxTasks: 1 })
+      const client = yield* clientOf(info.url)
+      const waiting = yield* raw(info.port, {
+        headers: rpcHeaders,
+        chunks: [rpcBody("SendMessage", "wait", { returnImmediately: true })]
+      })
+      const waitingId = (JSON.parse(waiting.body).result.task as Task).id
+      yield* Deferred.await(seen.toolStarted).pipe(within("the tool call"))
+      const answer = yield* raw(info.port, { headers: rpcHeaders, chunks: [rpcBody("SendMessage", "hello")] })
+      const rejected = JSON.parse(answer.body).result.task
+      expect(rejected.status.state).toBe("TASK_STATE_REJECTED")
+      expect(rejected.status.message.parts[0].text).toContain("at most 1 tasks")
+      expect(seen.prompts).toEqual(["wait"])
+      yield* Deferred.succeed(seen.release, undefined)
+      expect(yield* eventually(stateOf(client, waitingId), (state) => state === COMPLETED)).toBe(COMPLETED)
     }))
 })

@@ -1,6 +1,6 @@
 /**
  * The HTTP side of a served agent, in the order a request meets it: the agent card, the bearer
- * token, then the SDK's JSON-RPC transport. A request
+ * token, the body limit, then the SDK's JSON-RPC transport. A request
  * that waits for its run (a stream, or a blocking send) carries a `ClientConnection`, so its run
  * is cancelled when the client leaves; a non-blocking send's run goes on without it.
  */
@@ -16,6 +16,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { bearerOf, bearerUser, makeTokenCheck } from "./serverAuth.js"
+import { readBody } from "./serverBody.js"
 import { cardPaths, rpcPath } from "./serverCard.js"
 import { ClientConnection, connectionKey, type RunExecutor, type RunFork, tokenKey } from "./serverExecutor.js"
 import { closeIterator, drainIterator, type EventIterator, rpcError, sseResponse } from "./serverSse.js"
@@ -29,6 +30,7 @@ export interface AppOptions<R> {
   readonly runFork: RunFork<R>
   readonly bearerToken: Redacted.Redacted<string> | undefined
   readonly forwardCredentials: boolean
+  readonly maxBodyBytes: number
 }
 
 export const makeApp = <R>(options: AppOptions<R>) => {
@@ -50,6 +52,16 @@ export const makeApp = <R>(options: AppOptions<R>) => {
     return yield* handleRpc(options, request, token)
   }).pipe(
     Effect.catchTags({
+      BodyTooLarge: ({ limit }) =>
+        Effect.succeed(HttpServerResponse.unsafeJson({
+          jsonrpc: "2.0",
+          id: null,
+          error: {
+            code: -32600,
+            message: `Request body too large: this agent accepts at most ${limit} bytes (AgentServer's maxBodyBytes). ` +
+              "Send a shorter message, or start the server with a larger maxBodyBytes."
+          }
+        }, { status: 413, headers: { connection: "close" } })),
       UnknownException: (error) => Effect.succeed(HttpServerResponse.unsafeJson(rpcError(error.error))),
       RequestError: () =>
         Effect.succeed(HttpServerResponse.unsafeJson({ error: "The request body could not be read." }, { status: 400 }))
@@ -63,7 +75,7 @@ export const makeApp = <R>(options: AppOptions<R>) => {
 
 const handleRpc = <R>(options: AppOptions<R>, request: HttpServerRequest.HttpServerRequest, token: string | undefined) =>
   Effect.gen(function*() {
-    const body = yield* request.text
+    const body = yield* readBody(request, options.maxBodyBytes)
     const rpc = parseRpc(body)
     const context = defaultServerCallContextBuilder({
       extensions: Extensions.parseServiceParameter(request.headers["a2a-extensions"]),

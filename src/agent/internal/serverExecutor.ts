@@ -41,6 +41,9 @@ export interface ExecutorOptions<R> {
   readonly run: Run<R>
   readonly runFork: RunFork<R>
   readonly forwardCredentials: boolean
+  /** Whether the task store can take one more task (see `BoundedTaskStore.hasRoom`). */
+  readonly hasRoom: () => boolean
+  readonly maxTasks: number
 }
 
 export class RunExecutor<R> implements AgentExecutor {
@@ -98,11 +101,21 @@ export class RunExecutor<R> implements AgentExecutor {
   }
 
   /** Why this message gets no run, as what to publish instead; `undefined` when it does. */
-  private refusal(_request: RequestContext, connection: unknown): ((publisher: Publisher) => void) | undefined {
+  private refusal(request: RequestContext, connection: unknown): ((publisher: Publisher) => void) | undefined {
     if (connection instanceof ClientConnection && connection.gone) {
       return (publisher) => {
         publisher.start()
         publisher.cancelled()
+      }
+    }
+    if (request.task === undefined && !this.options.hasRoom()) {
+      return (publisher) => {
+        publisher.start()
+        publisher.status(
+          State.rejected,
+          `This agent keeps at most ${this.options.maxTasks} tasks and all of them are still in progress or ` +
+            "waiting for input. Try again when one has finished, or cancel one you no longer need."
+        )
       }
     }
     return undefined
