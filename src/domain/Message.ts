@@ -236,8 +236,7 @@ export const parseToolArguments = (
     if (sensitive !== undefined && sensitive.length > 0) {
       return {
         arguments: {},
-        argumentsError: `${unquotedParseError}${raw.length} characters, not repeated here because ` +
-          `this tool takes sensitive values).`
+        argumentsError: `Tool arguments are not valid JSON (${raw.length} characters, ${unquotedReason}`
       }
     }
     const excerpt = raw.length > 200 ? `${raw.slice(0, 200)}…` : raw
@@ -292,15 +291,15 @@ export const protectToolCall = (call: ToolCall, tools: ReadonlyArray<ToolDefinit
   const sensitive = sensitiveFieldsOf(tools, call.name)
   if (sensitive === undefined || sensitive.length === 0) return call
   if (call.argumentsError !== undefined) {
-    return call.argumentsError.startsWith(unquotedParseError)
+    return call.argumentsError.endsWith(unquotedReason)
       ? call
-      : { ...call, arguments: {}, argumentsError: `${unquotedParseError}, not repeated here because this tool takes sensitive values).` }
+      : { ...call, arguments: {}, argumentsError: `Tool arguments are not valid JSON (${unquotedReason}` }
   }
   const args = protectArguments(call.arguments, sensitive)
   return args === call.arguments ? call : { ...call, arguments: args }
 }
 
-const unquotedParseError = "Tool arguments are not valid JSON ("
+const unquotedReason = "not repeated here because this tool takes sensitive values)."
 
 const describeJson = (value: unknown): string =>
   value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`

@@ -57,13 +57,18 @@ const patterns: ReadonlyArray<readonly [RegExp, string]> = [
   [
     /([?&](?:api[_-]?key|key|token|access[_-]?token|secret|password|sig|signature|x-amz-security-token)=)[^&\s"'#]+/gi,
     `$1${REDACTED}`
+  ],
+  // A JSON field named for a credential, also inside a JSON string that quotes a JSON body.
+  [
+    /(\\*"(?:api[_-]?key|apikey|access[_-]?token|refresh[_-]?token|id[_-]?token|token|secret|client[_-]?secret|password|passwd|private[_-]?key)\\*"\s*:\s*\\*")([^"\\]+)/gi,
+    `$1${REDACTED}`
   ]
 ]
 
 /**
  * Replaces credentials recognisable by their shape: bearer and basic tokens, `sk-`/`pk-`/`rk-`
- * keys, AWS access key ids, signatures and credential scopes, passwords in URLs and key, token
- * or signature query parameters.
+ * keys, AWS access key ids, signatures and credential scopes, passwords in URLs, key, token or
+ * signature query parameters, and JSON fields named for a credential (`"password": "…"`).
  *
  * @since 0.1.0
  */
