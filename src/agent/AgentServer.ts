@@ -6,6 +6,18 @@
  * `AgentEvent`s, so `Agent.run` plugs in directly and tests can script one.
  *
  * What it accepts, and why:
+ * - **Who may call.** Only requests whose `Host` names the server (its bound `host:port`; on
+ *   loopback also `localhost`, `127.0.0.1` and `[::1]` with the port) or a name in
+ *   `allowedHosts`, and, when they carry an `Origin` (a web page sent them), only from the
+ *   server's own origin or one in `allowedOrigins`; others get 403. A page the user visits can
+ *   reach 127.0.0.1, and by rebinding its own name to it even read the answers; these checks
+ *   stop both.
+ * - **Tokens.** With `bearerToken`, JSON-RPC requires `Authorization: Bearer <token>`. Bound to
+ *   loopback without one, none is required: the `Host`/`Origin` checks keep web pages out, the
+ *   other callers are programs of this machine, and an agent discovered by its card
+ *   (`AgentTools.fromUrl`) has no way to learn a generated token. Bound to any other interface
+ *   without one, a random token is generated and returned as `Info.bearerToken`, so an agent is
+ *   never open to the network by accident.
  * - **Limits.** Bodies over `maxBodyBytes` are refused with 413 before they are read (by their
  *   `Content-Length`) or as soon as they stream past it. Finished tasks are dropped from the
  *   task store `taskTtl` after they finished, and beyond `maxTasks` the oldest finished go
@@ -37,8 +49,10 @@ import type { AgentError } from "../domain/Errors.js"
 import type { AgentEvent } from "../domain/Events.js"
 import type { AuthContext } from "../domain/ExecutionContext.js"
 import { makeApp } from "./internal/serverApp.js"
+import { requiredToken } from "./internal/serverAuth.js"
 import { makeCard } from "./internal/serverCard.js"
 import { RunExecutor } from "./internal/serverExecutor.js"
+import { makeGuard } from "./internal/serverGuard.js"
 import { BoundedTaskStore } from "./internal/serverTaskStore.js"
 
 /** What a served run receives: the caller's prompt and the A2A ids of its task. @since 0.1.0 */
@@ -66,7 +80,7 @@ export interface CardInfo {
   }>
 }
 
-/** The agent to serve, where to bind, the optional bearer-token guard and how much it keeps. @since 0.1.0 */
+/** The agent to serve, where to bind, who may call and how much it keeps. @since 0.1.0 */
 export interface Options<R = never> {
   readonly card: CardInfo
   readonly run: Run<R>
@@ -74,13 +88,29 @@ export interface Options<R = never> {
   readonly host?: string
   /** Port to bind; 0 (the default) picks a free one. */
   readonly port?: number
-  /** When set, JSON-RPC requests must carry `Authorization: Bearer <token>` (the card stays public). */
+  /**
+   * When set, JSON-RPC requests must carry `Authorization: Bearer <token>` (the card stays
+   * public). When not set: none on a loopback `host`; a generated one (see `Info.bearerToken`)
+   * on any other interface.
+   */
   readonly bearerToken?: string | Redacted.Redacted<string>
   /**
    * Pass the caller's bearer token to `run` as `authContext.credentials.accessToken`, so tools
    * can act as the caller. Off by default: a server's own guard token should not travel on.
    */
   readonly forwardCredentials?: boolean
+  /**
+   * More names clients may use in `Host`, besides the bound address (and, on loopback,
+   * `localhost`, `127.0.0.1` and `[::1]`): `"agent.example.com"` allows it on any port,
+   * `"agent.example.com:8443"` on that port only. Needed behind a proxy or for a name in DNS.
+   */
+  readonly allowedHosts?: ReadonlyArray<string>
+  /**
+   * Web origins (`"https://app.example.com"`) whose pages may call the agent; they also get the
+   * CORS headers to read its answers. The server's own origin is always allowed; requests
+   * without an `Origin` (programs, not pages) are not affected. None by default.
+   */
+  readonly allowedOrigins?: ReadonlyArray<string>
   /** Largest request body accepted, in bytes; larger ones get 413. 1 MiB by default. */
   readonly maxBodyBytes?: number
   /**
@@ -100,6 +130,12 @@ export interface Info {
   readonly url: string
   readonly port: number
   readonly cardUrl: string
+  /**
+   * The token clients must send as `Authorization: Bearer <token>`, when one is required: the
+   * one given, or the one generated for a server bound beyond loopback. Show it to whoever
+   * configures the clients; never log it.
+   */
+  readonly bearerToken?: Redacted.Redacted<string>
 }
 
 /** The running server, for programs that started it with `layer`. @since 0.1.0 */
@@ -129,9 +165,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<Info, ServeE
     yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer?.closeAllConnections()))
     const port = server.address._tag === "TcpAddress" ? server.address.port : 0
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`
-    const bearerToken = options.bearerToken === undefined || Redacted.isRedacted(options.bearerToken)
-      ? options.bearerToken
-      : Redacted.make(options.bearerToken)
+    const bearerToken = requiredToken(options.bearerToken, host)
     const card = makeCard(options.card, url, bearerToken !== undefined)
     const clock = yield* Effect.clock
     const store = new BoundedTaskStore(limits.maxTasks, Duration.toMillis(limits.taskTtl), () => clock.unsafeCurrentTimeMillis())
@@ -149,8 +183,10 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<Info, ServeE
       hasRoom: () => store.hasRoom(),
       maxTasks: limits.maxTasks
     })
+    const guard = makeGuard({ host, port, allowedHosts: options.allowedHosts ?? [], allowedOrigins: options.allowedOrigins ?? [] })
     yield* server.serve(makeApp({
       url,
+      guard,
       card,
       cardBody: AgentCard.toJSON(card),
       transport: new JsonRpcTransportHandler(new DefaultRequestHandler(card, store, executor)),
@@ -160,7 +196,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<Info, ServeE
       forwardCredentials: options.forwardCredentials === true,
       maxBodyBytes: limits.maxBodyBytes
     }))
-    return { url, port, cardUrl: `${url}/.well-known/agent-card.json` }
+    return { url, port, cardUrl: `${url}/.well-known/agent-card.json`, ...(bearerToken !== undefined ? { bearerToken } : {}) }
   })
 
 /**

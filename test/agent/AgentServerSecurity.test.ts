@@ -1,6 +1,6 @@
 /**
  * What an AgentServer refuses and lets go: runs whose client left, oversized bodies, tasks kept
- * past their time or beyond the cap.
+ * past their time or beyond the cap, requests for foreign hosts and from foreign web origins.
  * Every request here is a real HTTP request to a server on 127.0.0.1.
  */
 import { Message, type Task } from "@a2a-js/sdk"
@@ -8,6 +8,7 @@ import { type Client, ClientFactory } from "@a2a-js/sdk/client"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Http from "node:http"
@@ -289,5 +290,65 @@ describe("AgentServer, limits", () => {
       expect(seen.prompts).toEqual(["wait"])
       yield* Deferred.succeed(seen.release, undefined)
       expect(yield* eventually(stateOf(client, waitingId), (state) => state === COMPLETED)).toBe(COMPLETED)
+    }))
+})
+
+describe("AgentServer, who may call", () => {
+  it.scopedLive("refuses a request for a foreign Host with 403, card included, and runs nothing", () =>
+    Effect.gen(function*() {
+      const { info, seen } = yield* serve()
+      const foreign = `evil.example:${info.port}`
+      const send = yield* raw(info.port, { headers: { ...rpcHeaders, host: foreign }, chunks: [rpcBody("SendMessage", "hello")] })
+      expect(send.status).toBe(403)
+      expect(JSON.parse(send.body).error).toContain(`host "${foreign}"`)
+      expect(JSON.parse(send.body).error).toContain("allowedHosts")
+      const cardAnswer = yield* raw(info.port, { method: "GET", path: "/.well-known/agent-card.json", headers: { host: foreign } })
+      expect(cardAnswer.status).toBe(403)
+      expect(seen.prompts).toEqual([])
+    }))
+
+  it.scopedLive("refuses a request from a foreign web Origin with 403 and runs nothing", () =>
+    Effect.gen(function*() {
+      const { info, seen } = yield* serve({ allowedOrigins: ["http://app.example"] })
+      const answer = yield* raw(info.port, {
+        headers: { ...rpcHeaders, origin: "http://evil.example" },
+        chunks: [rpcBody("SendMessage", "hello")]
+      })
+      expect(answer.status).toBe(403)
+      expect(JSON.parse(answer.body).error).toContain("http://evil.example")
+      expect(JSON.parse(answer.body).error).toContain("allowedOrigins")
+      expect(seen.prompts).toEqual([])
+    }))
+
+  it.scopedLive("answers the bound host, localhost, an allow-listed host, its own origin and an allow-listed origin", () =>
+    Effect.gen(function*() {
+      const { info, seen } = yield* serve({ allowedHosts: ["agent.internal"], allowedOrigins: ["http://app.example"] })
+      const send = (headers: Http.OutgoingHttpHeaders) =>
+        raw(info.port, { headers: { ...rpcHeaders, ...headers }, chunks: [rpcBody("SendMessage", "hello")] })
+      const port = info.port
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `agent.internal:${port}`]) {
+        const answer = yield* send({ host })
+        expect([host, answer.status, JSON.parse(answer.body).result.task.status.state]).toEqual([host, 200, "TASK_STATE_COMPLETED"])
+      }
+      const sameOrigin = yield* send({ origin: `http://127.0.0.1:${port}` })
+      expect(sameOrigin.status).toBe(200)
+      const allowed = yield* send({ origin: "http://app.example" })
+      expect(allowed.status).toBe(200)
+      expect(allowed.headers["access-control-allow-origin"]).toBe("http://app.example")
+      const preflight = yield* raw(info.port, {
+        method: "OPTIONS",
+        headers: { origin: "http://app.example", "access-control-request-method": "POST" }
+      })
+      expect(preflight.status).toBe(204)
+      expect(preflight.headers["access-control-allow-methods"]).toContain("POST")
+      expect(seen.prompts).toHaveLength(5)
+    }))
+
+  it.scopedLive("a served agent with a given token reports it as Info.bearerToken and one without reports none", () =>
+    Effect.gen(function*() {
+      const guarded = yield* serve({ bearerToken: "s3cret" })
+      expect(Redacted.value(guarded.info.bearerToken!)).toBe("s3cret")
+      const open = yield* serve()
+      expect(open.info.bearerToken).toBeUndefined()
     }))
 })

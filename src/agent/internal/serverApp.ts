@@ -1,6 +1,6 @@
 /**
- * The HTTP side of a served agent, in the order a request meets it: the agent card, the bearer
- * token, the body limit, then the SDK's JSON-RPC transport. A request
+ * The HTTP side of a served agent, in the order a request meets it: the `Host`/`Origin` guard,
+ * the agent card, the bearer token, the body limit, then the SDK's JSON-RPC transport. A request
  * that waits for its run (a stream, or a blocking send) carries a `ClientConnection`, so its run
  * is cancelled when the client leaves; a non-blocking send's run goes on without it.
  */
@@ -19,10 +19,12 @@ import { bearerOf, bearerUser, makeTokenCheck } from "./serverAuth.js"
 import { readBody } from "./serverBody.js"
 import { cardPaths, rpcPath } from "./serverCard.js"
 import { ClientConnection, connectionKey, type RunExecutor, type RunFork, tokenKey } from "./serverExecutor.js"
+import type { Guard } from "./serverGuard.js"
 import { closeIterator, drainIterator, type EventIterator, rpcError, sseResponse } from "./serverSse.js"
 
 export interface AppOptions<R> {
   readonly url: string
+  readonly guard: Guard
   readonly card: AgentCard
   readonly cardBody: unknown
   readonly transport: JsonRpcTransportHandler
@@ -37,19 +39,25 @@ export const makeApp = <R>(options: AppOptions<R>) => {
   const tokenAccepted = makeTokenCheck(options.bearerToken)
   return Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
+    const verdict = options.guard(request.headers.host, request.headers.origin)
+    if (verdict._tag === "Refused") return HttpServerResponse.unsafeJson({ error: verdict.message }, { status: 403 })
+    const cors = verdict.corsHeaders
     const path = new URL(request.url, options.url).pathname
-    if (request.method === "GET" && cardPaths.has(path)) return HttpServerResponse.unsafeJson(options.cardBody)
+    if (request.method === "OPTIONS" && Object.keys(cors).length > 0) {
+      return HttpServerResponse.empty({ status: 204, headers: { ...cors, ...preflightHeaders } })
+    }
+    if (request.method === "GET" && cardPaths.has(path)) return HttpServerResponse.unsafeJson(options.cardBody, { headers: cors })
     if (request.method !== "POST" || path !== rpcPath) {
-      return HttpServerResponse.unsafeJson({ error: `Not found. A2A JSON-RPC is served at POST ${rpcPath}.` }, { status: 404 })
+      return HttpServerResponse.unsafeJson({ error: `Not found. A2A JSON-RPC is served at POST ${rpcPath}.` }, { status: 404, headers: cors })
     }
     const token = bearerOf(request.headers.authorization)
     if (!tokenAccepted(token)) {
       return HttpServerResponse.unsafeJson(
         { error: "Unauthorized: send the server's token as `Authorization: Bearer <token>`." },
-        { status: 401, headers: { "www-authenticate": "Bearer" } }
+        { status: 401, headers: { ...cors, "www-authenticate": "Bearer" } }
       )
     }
-    return yield* handleRpc(options, request, token)
+    return HttpServerResponse.setHeaders(yield* handleRpc(options, request, token), cors)
   }).pipe(
     Effect.catchTags({
       BodyTooLarge: ({ limit }) =>
@@ -131,4 +139,10 @@ const waitsForRun = (rpc: RpcRequest | undefined): boolean => {
   const configuration = params?.configuration
   // The SDK's reading of the flag, both spellings.
   return !(configuration?.returnImmediately ?? configuration?.return_immediately)
+}
+
+const preflightHeaders = {
+  "access-control-allow-methods": "GET, POST",
+  "access-control-allow-headers": "authorization, content-type, a2a-version, a2a-extensions",
+  "access-control-max-age": "600"
 }

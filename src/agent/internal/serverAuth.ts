@@ -1,7 +1,22 @@
-/** Checking a request's bearer token against the served agent's. */
+/**
+ * The served agent's bearer token: which one is required, and checking a request's. A server
+ * bound to loopback requires none unless given one (web pages are kept out by the `Host` and
+ * `Origin` checks); bound to any other interface it generates one rather than serve the
+ * network unguarded.
+ */
 import type { User } from "@a2a-js/sdk/server"
 import * as Redacted from "effect/Redacted"
-import { createHash, timingSafeEqual } from "node:crypto"
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
+import { isLoopback } from "./serverGuard.js"
+
+/** The token to require: the one given; else, beyond loopback, a generated one. */
+export const requiredToken = (
+  given: string | Redacted.Redacted<string> | undefined,
+  host: string
+): Redacted.Redacted<string> | undefined => {
+  if (given !== undefined) return Redacted.isRedacted(given) ? given : Redacted.make(given)
+  return isLoopback(host.toLowerCase()) ? undefined : Redacted.make(randomBytes(32).toString("base64url"))
+}
 
 /** Checks a request's token against the required one. */
 export const makeTokenCheck = (required: Redacted.Redacted<string> | undefined) => {
