@@ -31,7 +31,6 @@ import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
@@ -131,25 +130,29 @@ const processIdentity = Effect.suspend(() => {
   })
 })
 
+// Signal 0 tells a pid that no longer exists, though not whether a live one was reused.
+const pidExists = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ESRCH"
+  }
+}
+
 const liveness = (owner: Owner): Effect.Effect<Liveness, never, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const self = yield* processIdentity
     if (owner.host !== self.host) return "unknown"
-    const stat = yield* Effect.either(procStat(owner.pid))
-    if (Either.isRight(stat)) {
-      const [state, start] = [stat.right[0], stat.right[19]]
+    const stat = yield* Effect.option(procStat(owner.pid))
+    if (Option.isSome(stat)) {
+      const [state, start] = [stat.value[0], stat.value[19]]
       if (state === "Z" || state === "X") return "gone"
       if (owner.start === null || start === undefined) return "unknown"
       return start === owner.start ? "alive" : "gone"
     }
-    if (isReason("NotFound")(stat.left) && self.start !== null) return "gone"
-    // No /proc: signal 0 tells a dead pid, but not whether a live one was reused.
-    try {
-      process.kill(owner.pid, 0)
-      return "unknown"
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === "ESRCH" ? "gone" : "unknown"
-    }
+    // No /proc entry: a dead pid, or one /proc hides (hidepid) or a system without /proc.
+    return pidExists(owner.pid) ? "unknown" : "gone"
   })
 
 const describeOwner = (observed: Observed | undefined, self: { readonly host: string }): string => {
@@ -193,10 +196,10 @@ export const acquire = (
         return Date.now() - modified > staleAfter
       })
 
-    const sameFile = (a: Observed, b: Observed) =>
-      a.text === b.text && Option.getEquivalence((x: number, y: number) => x === y)(a.info.ino, b.info.ino) &&
-      Option.map(a.info.mtime, (d) => d.getTime()).pipe(Option.getOrUndefined) ===
-        Option.map(b.info.mtime, (d) => d.getTime()).pipe(Option.getOrUndefined)
+    // Content, inode and mtime together: a new lock has a new token, and an unreadable one (same
+    // empty content) is still told apart by its inode or mtime.
+    const fingerprint = ({ info, text }: { readonly text: string; readonly info: FileSystem.File.Info }) =>
+      `${text}|${Option.getOrUndefined(info.ino)}|${Option.getOrUndefined(Option.map(info.mtime, (d) => d.getTime()))}`
 
     const takeOver = (judged: Observed) =>
       Effect.gen(function*() {
@@ -207,7 +210,7 @@ export const acquire = (
         )
         if (!renamed) return
         const caught = yield* Effect.all({ text: fs.readFileString(claimed), info: fs.stat(claimed) })
-        if (!sameFile(judged, { ...caught, owner: parseOwner(caught.text) })) {
+        if (fingerprint(caught) !== fingerprint(judged)) {
           yield* fs.link(claimed, lockPath).pipe(Effect.catchIf(isReason("AlreadyExists"), () => Effect.void))
         }
         yield* fs.remove(claimed)
@@ -228,7 +231,8 @@ export const acquire = (
     )
 
     /** One attempt: the lock, or what holds it and whether to try again at once (after a take-over). */
-    const attempt: Effect.Effect<Attempt, PlatformError, Scope.Scope | FileSystem.FileSystem> = Effect.uninterruptible(Effect.gen(function*() {
+    type AttemptEffect = Effect.Effect<Attempt, PlatformError, Scope.Scope | FileSystem.FileSystem>
+    const attempt: AttemptEffect = Effect.uninterruptible(Effect.gen(function*() {
       const created = yield* create.pipe(
         Effect.as(true),
         Effect.catchIf(isReason("AlreadyExists"), () => Effect.succeed(false))
@@ -249,7 +253,6 @@ export const acquire = (
     let holder: Observed | undefined
     for (let result = yield* attempt; result._tag === "Busy"; result = yield* attempt) {
       holder = result.holder ?? holder
-      if (result.retryNow) continue
       if ((yield* Clock.currentTimeMillis) - started >= Duration.toMillis(timeout)) {
         return yield* new FileLockTimeout({
           target,
@@ -259,9 +262,10 @@ export const acquire = (
             `no longer running, delete ${lockPath}.`
         })
       }
+      if (result.retryNow) continue
       // Jittered, so two waiters do not keep colliding in step.
       yield* Effect.sleep(Duration.millis(pause * (0.5 + Math.random())))
-      pause = Math.min(pause * 2, 50)
+      pause = Math.min(pause * 2, 20)
     }
 
     const ensureHeld = Effect.flatMap(observe, (current) =>

@@ -204,9 +204,9 @@ export const makeFileBackend = (
       yield* checkPrivateDirectory(directory, directory === pathApi.dirname(path) ? `the secrets store ${path}` : `the key file ${keyFile}`)
     }
     let state = yield* load(undefined)
-    const lock = yield* Effect.makeSemaphore(1)
+    const permit = yield* Effect.makeSemaphore(1)
 
-    const refresh = lock.withPermits(1)(
+    const refresh = permit.withPermits(1)(
       Effect.suspend(() => load(state)).pipe(Effect.tap((next) => {
         state = next
       }))
@@ -265,8 +265,9 @@ export const makeFileBackend = (
         const done = yield* Deferred.make<unknown, SecretsError>()
         const item: PendingChange = { change, done }
         pending.push(item)
-        yield* lock.withPermits(1)(
-          // Uninterruptible: the batch may hold other fibers' changes, which must all be answered.
+        yield* permit.withPermits(1)(
+          // Uninterruptible: the batch may hold other fibers' changes, which must all be answered (so the
+          // wait for another process's lock is bounded by lockTimeout, not by interruption).
           Effect.uninterruptible(Effect.suspend(() => pending.length === 0 ? Effect.void : commit(pending.splice(0))))
         ).pipe(Effect.onInterrupt(() =>
           Effect.sync(() => {
