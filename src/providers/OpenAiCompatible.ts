@@ -31,7 +31,7 @@ import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { ProviderError } from "../domain/Errors.js"
-import type { ChatChunk, LLMResponse } from "../domain/Message.js"
+import type { ChatChunk, LLMResponse, ToolDefinition } from "../domain/Message.js"
 import { recording } from "../internal/tracing.js"
 import { SecretsManager } from "../secrets/SecretsManager.js"
 import * as LanguageModel from "./LanguageModel.js"
@@ -201,7 +201,8 @@ export const makeRaw = (
     const readCompletion = (
       response: HttpClientResponse.HttpClientResponse,
       secret: string | undefined,
-      metadata: Record<string, string> | undefined
+      metadata: Record<string, string> | undefined,
+      tools: ReadonlyArray<ToolDefinition> | undefined
     ): Effect.Effect<LLMResponse, ProviderError> =>
       Effect.flatMap(
         readBounded(response, limits.maxResponseBytes, (cause) =>
@@ -214,7 +215,7 @@ export const makeRaw = (
           } catch {
             return Effect.fail(Errors.invalidResponse(providerId, `the body is not JSON: ${text}`, secret))
           }
-          const decoded = decodeCompletion(json, metadata)
+          const decoded = decodeCompletion(json, metadata, tools)
           return typeof decoded === "string"
             ? Effect.fail(Errors.invalidResponse(providerId, decoded, secret))
             : Effect.succeed(decoded)
@@ -227,7 +228,10 @@ export const makeRaw = (
 
     // The answer as reads of chat chunks. The body is read from undici's `Readable` when there
     // is one (see `internal/openaiBody.ts`), else through `response.stream`.
-    const reads = ({ metadata, response, secret, whole }: Sent): Effect.Effect<Reads> => {
+    const reads = (
+      { metadata, response, secret, whole }: Sent,
+      tools: ReadonlyArray<ToolDefinition> | undefined
+    ): Effect.Effect<Reads> => {
       if (whole) {
         let read = false
         return Effect.succeed({
@@ -235,7 +239,7 @@ export const makeRaw = (
             if (read) return Effect.succeed(undefined)
             read = true
             return Effect.map(
-              readCompletion(response, secret, metadata),
+              readCompletion(response, secret, metadata, tools),
               (completion) => Chunk.fromIterable(LanguageModel.responseToChunks(completion))
             )
           }),
@@ -246,7 +250,7 @@ export const makeRaw = (
       if (readable !== undefined) {
         return Effect.sync(() => {
           const reader = new BodyReader(readable, response, streamingFailed)
-          const decoded = decodeNext(reader.next, providerId, metadata, secret, limits.maxEventBytes, identity, reader.ready)
+          const decoded = decodeNext(reader.next, providerId, metadata, secret, limits.maxEventBytes, tools, identity, reader.ready)
           return { next: decoded.next, ready: decoded.ready, close: () => reader.close }
         })
       }
@@ -258,6 +262,7 @@ export const makeRaw = (
             metadata,
             secret,
             limits.maxEventBytes,
+            tools,
             bodyFailed
           ).next,
           close: (exit) => Scope.close(scope, exit)
@@ -266,33 +271,37 @@ export const makeRaw = (
 
     // The answer as one channel: the body's reads decoded and written out, or, without a
     // `Readable`, the body's stream piped straight into the SSE decoder.
-    const answer = (sent: Sent): Channel.Channel<Chunk.Chunk<ChatChunk>, unknown, ProviderError, unknown, void, unknown> => {
+    const answer = (
+      sent: Sent,
+      tools: ReadonlyArray<ToolDefinition> | undefined
+    ): Channel.Channel<Chunk.Chunk<ChatChunk>, unknown, ProviderError, unknown, void, unknown> => {
       if (!sent.whole) {
         const readable = nodeBody(sent.response)
         if (readable === undefined) {
           return Channel.pipeTo(
             Stream.toChannel(sent.response.stream),
-            decodeChannel(providerId, sent.metadata, sent.secret, limits.maxEventBytes, bodyFailed)
+            decodeChannel(providerId, sent.metadata, sent.secret, limits.maxEventBytes, tools, bodyFailed)
           )
         }
         return Channel.suspend(() => {
           const reader = new BodyReader(readable, sent.response, streamingFailed)
           return Channel.ensuring(
             nextChannel(
-              decodeNext(reader.next, providerId, sent.metadata, sent.secret, limits.maxEventBytes, identity, reader.ready).next
+              decodeNext(reader.next, providerId, sent.metadata, sent.secret, limits.maxEventBytes, tools, identity, reader.ready)
+                .next
             ),
             reader.close
           )
         })
       }
       return Stream.toChannel(Stream.fromIterableEffect(
-        Effect.map(readCompletion(sent.response, sent.secret, sent.metadata), LanguageModel.responseToChunks)
+        Effect.map(readCompletion(sent.response, sent.secret, sent.metadata, tools), LanguageModel.responseToChunks)
       ))
     }
 
     // The same answer as reads, for `withResilience` (see `Resilience.withPullSource`).
     const open: OpenPull = (messages, tools, options) =>
-      Effect.flatMap(send(requestBody(config.model, messages, tools, options, true)), reads)
+      Effect.flatMap(send(requestBody(config.model, messages, tools, options, true)), (sent) => reads(sent, tools))
 
     return withPullSource(
       LanguageModel.make({
@@ -302,10 +311,12 @@ export const makeRaw = (
         chat: (messages, tools, options) =>
           Effect.flatMap(
             send(requestBody(config.model, messages, tools, options, false)),
-            ({ metadata, response, secret }) => readCompletion(response, secret, metadata)
+            ({ metadata, response, secret }) => readCompletion(response, secret, metadata, tools)
           ),
         stream: (messages, tools, options) =>
-          Stream.fromChannel(Channel.unwrap(Effect.map(send(requestBody(config.model, messages, tools, options, true)), answer)))
+          Stream.fromChannel(
+            Channel.unwrap(Effect.map(send(requestBody(config.model, messages, tools, options, true)), (sent) => answer(sent, tools)))
+          )
       }),
       open
     )

@@ -127,6 +127,30 @@ describe("no secret survives in any event, error, log line or model request", ()
       expect(server.completions[2]!.rawBody).toContain("<redacted>")
     }))
 
+  it.scoped("the OpenAI-compatible provider protects sensitive arguments as it parses, streamed or whole", () =>
+    Effect.gen(function*() {
+      const tools = [{ name: "pair", description: "Pairs.", parameters: { type: "object" }, sensitive: ["apiKey"] }]
+      const call = { id: "c1", name: "pair", arguments: { apiKey: QUOTED, model: "m" } }
+      const wire = JSON.stringify(call.arguments)
+      const server = yield* OpenAiServer.start({
+        script: [
+          OpenAiServer.sse(OpenAiServer.toolCallChunks([{ ...call, fragments: [wire.slice(0, 14), wire.slice(14)] }])),
+          OpenAiServer.json(OpenAiServer.toolCallCompletion([call]))
+        ]
+      })
+      const { streamed, whole } = yield* Effect.gen(function*() {
+        const model = yield* OpenAiCompatible.make({ id: "p", model: "m", baseUrl: server.url })
+        return { streamed: Chunk.toArray(yield* Stream.runCollect(model.stream([], tools))), whole: yield* model.chat([], tools) }
+      }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+      expect(streamed.filter((chunk) => chunk._tag === "tool-call-delta")).toEqual([])
+      for (const parsed of [streamed.find((chunk) => chunk._tag === "tool-call-end")!, { toolCall: whole.toolCalls![0]! }]) {
+        const args = (parsed as { readonly toolCall: { readonly arguments: Record<string, unknown> } }).toolCall.arguments
+        expect(Redacted.isRedacted(args.apiKey) && Redacted.value(args.apiKey as Redacted.Redacted<string>)).toBe(QUOTED)
+        expect(args.model).toBe("m")
+      }
+      expectClean("the parsed chunks", JSON.stringify([streamed, whole]), [QUOTED])
+    }))
+
   it.scoped("a provider's error body echoing the key (3 characters), the header, a URL password and a JSON body", () =>
     Effect.gen(function*() {
       const echoed = `Invalid key ${SHORT}. You sent Authorization: Bearer ${SHORT} to https://user:${URLPASS}@proxy.example/v1 ` +
@@ -171,6 +195,8 @@ describe("no secret survives in any event, error, log line or model request", ()
       const peer = yield* A2aAgents.serve({ name: "Echoer", description: "fails", behaviour: A2aAgents.endsIn("FAILED", echoed) })
       const remote = AgentTools.from({
         url: peer.url,
+        name: "Remote",
+        description: "A remote agent.",
         toolName: "remote",
         headers: { authorization: Redacted.make(`Bearer ${HEADER}`), "x-api-key": SHORT, "x-session-secret": QUOTED }
       })

@@ -8,7 +8,7 @@ import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type { ProviderError } from "../../domain/Errors.js"
-import type { ChatChunk, FinishReason, Usage } from "../../domain/Message.js"
+import { type ChatChunk, type FinishReason, sensitiveFieldsOf, type ToolDefinition, type Usage } from "../../domain/Message.js"
 import { fromInBand, invalidResponse, truncated } from "./openaiErrors.js"
 import { finishReason as toFinishReason, toolCall, usage as toUsage } from "./openaiWire.js"
 import { responseTooLarge } from "./responseLimits.js"
@@ -18,6 +18,8 @@ interface OpenCall {
   readonly id: string
   readonly name: string
   readonly index: number
+  /** Whether its tool has sensitive fields, whose raw fragments are not passed on. */
+  readonly sensitive: boolean
   args: string
 }
 
@@ -41,7 +43,8 @@ class StreamDecoder {
     private readonly providerId: string,
     private readonly metadata: Record<string, string> | undefined,
     private readonly secret: string | undefined,
-    maxEventSize: number
+    maxEventSize: number,
+    private readonly tools: ReadonlyArray<ToolDefinition> | undefined
   ) {
     this.events = new SseEvents((event, data) => {
       this.onEvent(event, data)
@@ -142,7 +145,13 @@ class StreamDecoder {
           )
           return
         }
-        call = { id: typeof fragment.id === "string" ? fragment.id : `call_${index}`, name: fn.name, index, args: "" }
+        call = {
+          id: typeof fragment.id === "string" ? fragment.id : `call_${index}`,
+          name: fn.name,
+          index,
+          sensitive: (sensitiveFieldsOf(this.tools, fn.name)?.length ?? 0) > 0,
+          args: ""
+        }
         this.calls.set(index, call)
         this.sawToolCalls = true
         this.out.push({ _tag: "tool-call-start", index, id: call.id, name: call.name })
@@ -150,14 +159,15 @@ class StreamDecoder {
       const args = fn?.arguments
       if (typeof args === "string" && args !== "") {
         call.args += args
-        this.out.push({ _tag: "tool-call-delta", index, argumentsDelta: args })
+        // A tool with sensitive fields gets no raw fragments: they would carry the secret.
+        if (!call.sensitive) this.out.push({ _tag: "tool-call-delta", index, argumentsDelta: args })
       }
     }
   }
 
   private endCalls(): void {
     for (const call of this.calls.values()) {
-      this.out.push({ _tag: "tool-call-end", index: call.index, toolCall: toolCall(call.id, call.name, call.args) })
+      this.out.push({ _tag: "tool-call-end", index: call.index, toolCall: toolCall(call.id, call.name, call.args, this.tools) })
     }
     this.calls.clear()
   }
@@ -190,11 +200,12 @@ export const decodeChannel = <E>(
   metadata: Record<string, string> | undefined,
   secret: string | undefined,
   maxEventSize: number,
+  tools: ReadonlyArray<ToolDefinition> | undefined,
   onBodyError: (error: E) => ProviderError
 ): Channel.Channel<Chunk.Chunk<ChatChunk>, Chunk.Chunk<Uint8Array>, ProviderError, E, void, unknown> =>
   Channel.suspend(() => {
     type Decoding = Channel.Channel<Chunk.Chunk<ChatChunk>, Chunk.Chunk<Uint8Array>, ProviderError, E, void, unknown>
-    const decoder = new StreamDecoder(providerId, metadata, secret, maxEventSize)
+    const decoder = new StreamDecoder(providerId, metadata, secret, maxEventSize, tools)
     const emit = (result: ProviderError | Array<ChatChunk>, then: Decoding): Decoding => {
       if (!Array.isArray(result)) return Channel.fail(result)
       if (result.length === 0) return then
@@ -229,9 +240,11 @@ export const decodeNext = <E>(
   metadata: Record<string, string> | undefined,
   secret: string | undefined,
   maxEventSize: number,
+  tools: ReadonlyArray<ToolDefinition> | undefined,
   onBodyError: (error: E) => ProviderError,
   bodyReady: () => boolean = never
-): Decoded => new DecodingReader(body, new StreamDecoder(providerId, metadata, secret, maxEventSize), onBodyError, bodyReady)
+): Decoded =>
+  new DecodingReader(body, new StreamDecoder(providerId, metadata, secret, maxEventSize, tools), onBodyError, bodyReady)
 
 /** Decoded reads, and whether the next one completes without waiting. */
 export interface Decoded {
