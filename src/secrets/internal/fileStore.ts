@@ -200,8 +200,9 @@ export const makeFileBackend = (
           previous !== undefined && sameBytes(previous.bytes, bytes) ? Effect.succeed(previous) : openBytes(bytes)
       })))
 
-    for (const directory of new Set([pathApi.dirname(path), pathApi.dirname(keyFile)])) {
-      yield* checkPrivateDirectory(directory, directory === pathApi.dirname(path) ? `the secrets store ${path}` : `the key file ${keyFile}`)
+    const storeDirectory = pathApi.dirname(path)
+    for (const directory of new Set([storeDirectory, pathApi.dirname(keyFile)])) {
+      yield* checkPrivateDirectory(directory, directory === storeDirectory ? `the secrets store ${path}` : `the key file ${keyFile}`)
     }
     let state = yield* load(undefined)
     const permit = yield* Effect.makeSemaphore(1)
