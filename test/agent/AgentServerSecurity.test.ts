@@ -273,6 +273,34 @@ describe("AgentServer, limits", () => {
       expect(yield* stateOf(client, third)).toBe(COMPLETED)
     }))
 
+  it.scoped("ListTasks lists the kept tasks newest first, a page at a time, without the dropped one", () =>
+    Effect.gen(function*() {
+      const { info } = yield* serve({ maxTasks: 3 })
+      const client = yield* clientOf(info.url)
+      const ids: Array<string> = []
+      for (const text of ["one", "two", "three", "four"]) ids.push(yield* runToEnd(client, text))
+      const list = (pageToken: string) =>
+        Effect.promise(() =>
+          client.listTasks({
+            tenant: "",
+            contextId: "ctx-7",
+            status: 0,
+            pageSize: 2,
+            pageToken,
+            historyLength: undefined,
+            statusTimestampAfter: undefined,
+            includeArtifacts: undefined
+          })
+        )
+      const first = yield* list("")
+      const second = yield* list(first.nextPageToken)
+      const listed = [...first.tasks, ...second.tasks]
+      expect([first.tasks.length, second.tasks.length, first.totalSize, second.nextPageToken]).toEqual([2, 1, 3, ""])
+      expect(listed.map((task) => task.id).sort()).toEqual(ids.slice(1).sort())
+      const timestamps = listed.map((task) => task.status!.timestamp)
+      expect(timestamps).toEqual([...timestamps].sort().reverse())
+    }))
+
   it.scopedLive("when all maxTasks kept tasks are in progress, a new task is rejected saying so, and the others go on", () =>
     Effect.gen(function*() {
       const { info, seen } = yield* serve({ maxTasks: 1 })
