@@ -38,7 +38,7 @@ import type { ToolCall, ToolDefinition } from "../domain/Message.js"
 import * as Redaction from "../domain/Redaction.js"
 import { recording, withSpan } from "../internal/tracing.js"
 import type { Reads, RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
-import { readsToStream, toolError, withRunner } from "./ToolProvider.js"
+import { readsToStream, toolError } from "./ToolProvider.js"
 
 /** What a handler may report while it works; each report becomes a `tool-progress` event. @since 0.1.0 */
 export interface Progress {
@@ -237,17 +237,14 @@ export const localTools = <const Tools extends ReadonlyArray<LocalTool<any>>>(
       ? stream([call], context, providerContract)
       : Stream.fail(notOffered(providerName, call))
 
-  return withRunner(
-    {
-      name: providerName,
-      getTools: allTools,
-      getTool: (name) => Effect.succeed(Option.fromNullable(byName.get(name)?.definition)),
-      execute,
-      executeBatch: (calls, context) => stream(calls, context, batchDefaults)
-    } satisfies ToolProvider<R>,
-    runner,
-    true
-  )
+  return {
+    name: providerName,
+    getTools: allTools,
+    getTool: (name) => Effect.succeed(Option.fromNullable(byName.get(name)?.definition)),
+    execute,
+    executeBatch: (calls, context) => stream(calls, context, batchDefaults),
+    runner: { run: runner, batches: true, execute }
+  } satisfies ToolProvider<R>
 }
 
 const providerContract: RunOptions = { settle: false, concurrency: 1 }

@@ -43,7 +43,7 @@ import { anonymous, identities, type Identity } from "./internal/mcpIdentity.js"
 import { checkOptions } from "./internal/mcpOptions.js"
 import * as Pool from "./internal/mcpPool.js"
 import type { Reads, RunOptions, Runner, ToolProvider } from "./ToolProvider.js"
-import { readsToStream, toolError, withRunner } from "./ToolProvider.js"
+import { readsToStream, toolError } from "./ToolProvider.js"
 import * as Redaction from "../domain/Redaction.js"
 import { revealArguments, showArguments } from "../domain/Redaction.js"
 
@@ -667,9 +667,10 @@ export const make = (options: McpToolProviderOptions): Effect.Effect<McpToolProv
       getTools,
       getTool: (name: string) => Effect.map(getTools, (tools) => Option.fromNullable(tools.find((tool) => tool.name === name))),
       getToolsFor: (context: ExecutionContext) => getToolsAs(context.authContext),
-      execute
+      execute,
+      runner: { run: runner, batches: false, execute }
     } satisfies McpToolProvider
-    return withRunner(provider, runner, false)
+    return provider
   })
 
 /**

@@ -45,6 +45,13 @@ export interface ToolProvider<R = never> {
     calls: ReadonlyArray<ToolCall>,
     context: ExecutionContext
   ) => Stream.Stream<ToolEvent, ToolError, R>
+  /**
+   * Optional: the provider's direct path, which `Toolbox` takes instead of wrapping `execute`'s
+   * stream (local tools and MCP servers have one). It stands for the `execute` it names: a copy
+   * of the provider (`{ ...provider, name }`) keeps it, and a copy whose `execute` was replaced
+   * is run through its own `execute`.
+   */
+  readonly runner?: RunnerOf<R> | undefined
 }
 
 /**
@@ -177,7 +184,7 @@ export const isTerminal = (event: ToolEvent): event is ToolCompleteEvent | ToolE
  * failures into `tool-error` events, its span, its captured services) done inside the
  * provider's single stream stage instead of stages wrapped around it.
  *
- * @internal
+ * @since 0.1.0
  */
 export interface RunOptions {
   /** Each failure becomes the call's terminal `tool-error` event instead of failing the stream. */
@@ -194,7 +201,7 @@ export interface RunOptions {
  * A run of calls read directly, without a stream: what a runner returns. Nothing starts before
  * the first `next`; the handlers' services come from the fiber that reads.
  *
- * @internal
+ * @since 0.1.0
  */
 export interface Reads {
   /** The next events, waiting while none are ready; `undefined` once the run is over. */
@@ -208,14 +215,14 @@ export interface Reads {
 /**
  * Runs calls of one provider as one run of reads; see `RunOptions`.
  *
- * @internal
+ * @since 0.1.0
  */
 export type Runner = (calls: ReadonlyArray<ToolCall>, context: ExecutionContext, options: RunOptions) => Reads
 
 /**
  * A run of reads as a stream: one stream stage, pulling `next` until the run is over.
  *
- * @internal
+ * @since 0.1.0
  */
 export const readsToStream = (open: () => Reads): Stream.Stream<ToolEvent, ToolError, any> =>
   Stream.fromChannel(Channel.suspend(() => {
@@ -231,7 +238,7 @@ export const readsToStream = (open: () => Reads): Stream.Stream<ToolEvent, ToolE
 /**
  * Calls `f` on each chunk of a run of reads, in order, closing the run however it ends.
  *
- * @internal
+ * @since 0.1.0
  */
 export const runReads = <E, R>(
   reads: Reads,
@@ -247,28 +254,24 @@ export const runReads = <E, R>(
 
 /**
  * How a provider is run by `Toolbox` without wrapping its stream: `run` for any calls of it,
- * `batches` whether it runs many calls better than one by one (one run for all of them).
+ * `batches` whether it runs many calls better than one by one (one run for all of them; without
+ * it the runner is given one call at a time).
  *
- * @internal
+ * @since 0.1.0
  */
-export interface RunnerOf {
+export interface RunnerOf<R = never> {
   readonly run: Runner
   readonly batches: boolean
+  /** The `execute` this runner does the work of. */
+  readonly execute: (call: ToolCall, context: ExecutionContext) => Stream.Stream<ToolEvent, ToolError, R>
 }
-
-const runners = new WeakMap<object, RunnerOf>()
 
 /**
- * Gives a provider a runner (`batches`: whether it runs many calls as one run; without it the
- * runner is given one call at a time). Only that very object has it: a copy or wrapper, whose
- * methods may differ, does not.
+ * The provider's runner, when it stands for the provider's own `execute` (see `runner`).
  *
- * @internal
+ * @since 0.1.0
  */
-export const withRunner = <P extends ToolProvider<any>>(provider: P, run: Runner, batches: boolean): P => {
-  runners.set(provider, { run, batches })
-  return provider
+export const runnerOf = <R>(provider: ToolProvider<R>): RunnerOf<R> | undefined => {
+  const runner = provider.runner
+  return runner !== undefined && runner.execute === provider.execute ? runner : undefined
 }
-
-/** The runner of a provider, if it has one. @internal */
-export const runnerOf = (provider: ToolProvider<any>): RunnerOf | undefined => runners.get(provider)

@@ -40,7 +40,24 @@ export interface Service {
     context: ExecutionContext,
     options?: { readonly concurrency?: number }
   ) => Stream.Stream<ToolEvent>
+  /**
+   * Optional: the direct path the agent reads a step's calls through without running a stream.
+   * It stands for the `executeBatch` it names: a copy of the service keeps it, and a copy whose
+   * `executeBatch` was replaced is run through its own `executeBatch`.
+   */
+  readonly reads?: { readonly open: OpenReads; readonly executeBatch: Service["executeBatch"] } | undefined
 }
+
+/**
+ * Opens calls as one run of reads, or `undefined` when they need the toolbox's streams.
+ *
+ * @since 0.1.0
+ */
+export type OpenReads = (
+  calls: ReadonlyArray<ToolCall>,
+  context: ExecutionContext,
+  concurrency: number | undefined
+) => Reads | undefined
 
 /** The `Toolbox` service; build it with `make` or `layer`. @since 0.1.0 */
 export class Toolbox extends Context.Tag("effect-agent-kernel/Toolbox")<Toolbox, Service>() {}
@@ -205,30 +222,25 @@ export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
         ), { concurrency })
       })
 
-    const service: Service = { getTools, execute, executeBatch }
-    openReads.set(service, readsOf)
-    return service
+    return { getTools, execute, executeBatch, reads: { open: readsOf, executeBatch } } satisfies Service
   })
 }
 
-/** Opens the calls as one run of reads, or `undefined` when they need the toolbox's streams. */
-type OpenReads = (calls: ReadonlyArray<ToolCall>, context: ExecutionContext, concurrency: number | undefined) => Reads | undefined
-
-const openReads = new WeakMap<Service, OpenReads>()
-
 /**
- * The calls as one run of reads, settled and in the toolbox's span as `executeBatch` runs them,
- * when one provider with a direct path takes them all; `undefined` otherwise (or for a toolbox
- * not made by `make`).
+ * The calls as one run of reads through the toolbox's `reads`, or `undefined` when it has none
+ * or they need its streams.
  *
- * @internal
+ * @since 0.1.0
  */
 export const readsOf = (
   toolbox: Service,
   calls: ReadonlyArray<ToolCall>,
   context: ExecutionContext,
   concurrency: number | undefined
-): Reads | undefined => openReads.get(toolbox)?.(calls, context, concurrency)
+): Reads | undefined =>
+  toolbox.reads !== undefined && toolbox.reads.executeBatch === toolbox.executeBatch
+    ? toolbox.reads.open(calls, context, concurrency)
+    : undefined
 
 /**
  * Runs `calls` and calls `f` on their events a chunk at a time, in order, as
@@ -340,7 +352,7 @@ const plan = (
     const provider = index.owner.get(call.name)
     // A provider that batches through its runner runs each call of a mixed batch in its own
     // slot, as `execute` does, so the batch's concurrency still counts every call.
-    if (provider?.executeBatch === undefined || runnerOf(provider)?.batches === true) {
+    if (provider?.executeBatch === undefined || (provider !== undefined && runnerOf(provider)?.batches === true)) {
       units.push({ provider, calls: [call] })
       continue
     }

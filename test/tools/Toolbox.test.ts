@@ -2,6 +2,7 @@ import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -404,6 +405,42 @@ describe("Toolbox with local tools", () => {
         type: "tool-complete",
         result: "from the wrapper"
       })
+    }))
+})
+
+describe("the direct path is part of the interface", () => {
+  const calls = [callOf("echo", "call-1", { text: "a" }), callOf("echo", "call-2", { text: "b" })]
+
+  it.effect("a renamed copy of a local provider keeps its runner, so the toolbox reads its calls directly", () =>
+    Effect.gen(function*() {
+      const copy: ToolProvider = { ...localTools([echo]), name: "renamed" }
+      const toolbox = yield* Toolbox.make([copy])
+      const reads = Toolbox.readsOf(toolbox, calls, context, 2)
+      expect(reads).toBeDefined()
+      yield* reads!.close(Exit.void)
+    }))
+
+  it.effect("a spread copy of the toolbox, and one made by a user's wrapping Layer, keep the direct read", () =>
+    Effect.gen(function*() {
+      const toolbox = yield* Toolbox.make([localTools([echo])])
+      const spread: Toolbox.Service = { ...toolbox }
+      const layered = yield* Toolbox.Toolbox.pipe(
+        Effect.provide(Layer.effect(Toolbox.Toolbox, Effect.map(Toolbox.Toolbox, (inner) => ({ ...inner, getTools: inner.getTools }))).pipe(
+          Layer.provide(Layer.succeed(Toolbox.Toolbox, toolbox))
+        ))
+      )
+      for (const service of [spread, layered]) {
+        const reads = Toolbox.readsOf(service, calls, context, 2)
+        expect(reads).toBeDefined()
+        yield* reads!.close(Exit.void)
+      }
+    }))
+
+  it.effect("a copy whose executeBatch was replaced is run through it, not the direct read it no longer stands for", () =>
+    Effect.gen(function*() {
+      const toolbox = yield* Toolbox.make([localTools([echo])])
+      const wrapped: Toolbox.Service = { ...toolbox, executeBatch: (batch, ctx) => Stream.flatMap(Stream.fromIterable(batch), (call) => toolbox.execute(call, ctx)) }
+      expect(Toolbox.readsOf(wrapped, calls, context, 2)).toBeUndefined()
     }))
 })
 
