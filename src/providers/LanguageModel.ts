@@ -5,13 +5,16 @@
  *
  * @since 0.1.0
  */
+import type * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type { ProviderError, RoutingError } from "../domain/Errors.js"
 import type { ChatChunk, FinishReason, LLMResponse, Message, QueryTier, ToolCall, ToolDefinition, Usage } from "../domain/Message.js"
 import { addUsage } from "../domain/Message.js"
+import * as internalReads from "./internal/reads.js"
 
 /**
  * How the model may use the tools offered: pick freely, never, at least one, or one named tool.
@@ -83,6 +86,91 @@ export interface Service {
   ) => Stream.Stream<ChatChunk, ModelError>
   /** Whether the provider can serve now. Cached; never costs a generation. */
   readonly isAvailable: Effect.Effect<boolean>
+  /**
+   * Optional: the provider's primitive, the answer as reads, which the agent, the resilience
+   * policy and the router read directly instead of running `stream` (every provider of the
+   * kernel has one). It stands for the `stream` it names: a copy of the service
+   * (`{ ...model, name }`) keeps it, and a copy whose `stream` was replaced is read through that
+   * `stream`.
+   */
+  readonly reads?: { readonly open: OpenReads; readonly stream: Service["stream"] } | undefined
+}
+
+/**
+ * One answer of a provider as reads: each read gives the next chunks (possibly none yet),
+ * `undefined` at the end, or the failure; `close` releases what the answer holds and is called
+ * exactly once, however reading ended.
+ *
+ * @since 0.1.0
+ */
+export interface Reads {
+  readonly next: Effect.Effect<Chunk.Chunk<ChatChunk> | undefined, ModelError>
+  readonly close: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
+  /**
+   * Whether `next` completes now, without waiting for anything: such a read needs no timeout,
+   * and runs without a fiber of its own.
+   */
+  readonly ready?: () => boolean
+}
+
+/**
+ * Opens one answer as reads. What it reads must be what the provider's `stream` streams, with
+ * the same failures.
+ *
+ * @since 0.1.0
+ */
+export type OpenReads = (
+  messages: ReadonlyArray<Message>,
+  tools: ReadonlyArray<ToolDefinition> | undefined,
+  options: ChatOptions | undefined
+) => Effect.Effect<Reads, ModelError>
+
+/**
+ * The provider's reads, when they stand for its own `stream` (see `Service.reads`).
+ *
+ * @since 0.1.0
+ */
+export const readsOf = (service: Service): OpenReads | undefined => {
+  const reads = service.reads
+  return reads !== undefined && reads.stream === service.stream ? reads.open : undefined
+}
+
+/**
+ * Opens one answer of `service` as reads: directly through its `reads`, else by reading its
+ * `stream`.
+ *
+ * @since 0.1.0
+ */
+export const open = (
+  service: Service,
+  messages: ReadonlyArray<Message>,
+  tools: ReadonlyArray<ToolDefinition> | undefined,
+  options: ChatOptions | undefined
+): Effect.Effect<Reads, ModelError> => {
+  const direct = readsOf(service)
+  return direct !== undefined ? direct(messages, tools, options) : internalReads.streamReads(service.stream(messages, tools, options))
+}
+
+/**
+ * Runs `f` on every chunk of one answer of `service`, in order, and completes when the answer
+ * does: `Stream.runForEachChunk(service.stream(messages, tools, options), f)`, for less. A
+ * provider with `reads` is read directly, without running a stream at all (running one is a
+ * channel executor with stages of its own, which for a short answer costs more than the rest of
+ * the call); any other is read through its stream.
+ *
+ * @since 0.1.0
+ */
+export const runForEachChunk = <E, R>(
+  service: Service,
+  messages: ReadonlyArray<Message>,
+  tools: ReadonlyArray<ToolDefinition> | undefined,
+  options: ChatOptions | undefined,
+  f: (chunk: Chunk.Chunk<ChatChunk>) => Effect.Effect<unknown, E, R>
+): Effect.Effect<void, ModelError | E, R> => {
+  const direct = readsOf(service)
+  return direct === undefined
+    ? Stream.runForEachChunk(service.stream(messages, tools, options), f)
+    : internalReads.runReads(direct(messages, tools, options), f)
 }
 
 /**
@@ -91,8 +179,10 @@ export interface Service {
 export class LanguageModel extends Context.Tag("effect-agent-kernel/LanguageModel")<LanguageModel, Service>() {}
 
 /**
- * Builds a provider from its streaming function; `chat` defaults to collecting the stream and
- * `isAvailable` to `true`. This is how a custom provider is written.
+ * Builds a provider from its primitive: `open` (the answer as reads, see `Reads`), from which
+ * `stream` is derived, or `stream` itself. `chat` defaults to collecting the stream and
+ * `isAvailable` to `true`. This is how a custom provider is written; with `open`, the agent
+ * reads answers without running a stream.
  *
  * @example
  * ```ts
@@ -107,19 +197,31 @@ export class LanguageModel extends Context.Tag("effect-agent-kernel/LanguageMode
  * ```
  * @since 0.1.0
  */
-export const make = (options: {
-  readonly id: string
-  readonly name: string
-  readonly stream: Service["stream"]
-  readonly chat?: Service["chat"]
-  readonly isAvailable?: Effect.Effect<boolean>
-}): Service => ({
-  id: options.id,
-  name: options.name,
-  stream: options.stream,
-  chat: options.chat ?? ((messages, tools, chatOptions) => collect(options.stream(messages, tools, chatOptions))),
-  isAvailable: options.isAvailable ?? Effect.succeed(true)
-})
+export const make = (
+  options:
+    & {
+      readonly id: string
+      readonly name: string
+      readonly chat?: Service["chat"]
+      readonly isAvailable?: Effect.Effect<boolean>
+    }
+    & (
+      | { readonly open: OpenReads; readonly stream?: Service["stream"] }
+      | { readonly open?: undefined; readonly stream: Service["stream"] }
+    )
+): Service => {
+  const { open } = options
+  const stream: Service["stream"] = options.stream ??
+    ((messages, tools, chatOptions) => internalReads.readsStream(open!(messages, tools, chatOptions)))
+  return {
+    id: options.id,
+    name: options.name,
+    stream,
+    chat: options.chat ?? ((messages, tools, chatOptions) => collect(stream(messages, tools, chatOptions))),
+    isAvailable: options.isAvailable ?? Effect.succeed(true),
+    ...(open !== undefined ? { reads: { open, stream } } : {})
+  }
+}
 
 /**
  * The Layer of a provider built with `make`.

@@ -247,7 +247,19 @@ export const make = (options: RateLimitOptions = {}): Effect.Effect<RateLimiter,
     } satisfies RateLimiter
   })
 
-const wrapped = new WeakMap<LanguageModel.Service, { readonly inner: LanguageModel.Service; readonly limiter: RateLimiter }>()
+/**
+ * The provider and limiter behind a service made by `wrap`: a field of the service itself (under
+ * a symbol, so it stays out of the way), kept by a copy of the service.
+ */
+const LimitedBy: unique symbol = Symbol.for("effect-agent-kernel/RateLimiter/LimitedBy")
+
+interface Limited extends LanguageModel.Service {
+  readonly [LimitedBy]: {
+    readonly inner: LanguageModel.Service
+    readonly limiter: RateLimiter
+    readonly stream: LanguageModel.Service["stream"]
+  }
+}
 
 /**
  * Puts a provider behind a limiter: every `chat` and `stream` takes a permit first (held until
@@ -258,7 +270,9 @@ const wrapped = new WeakMap<LanguageModel.Service, { readonly inner: LanguageMod
  * @since 0.1.0
  */
 export const wrap = (service: LanguageModel.Service, limiter: RateLimiter): LanguageModel.Service => {
-  const limited: LanguageModel.Service = {
+  const stream: LanguageModel.Service["stream"] = (messages, tools, options) =>
+    Stream.unwrapScoped(Effect.as(limiter.acquire(service.id), observeStream(service.stream(messages, tools, options), limiter)))
+  const limited: Limited = {
     id: service.id,
     name: service.name,
     isAvailable: service.isAvailable,
@@ -270,21 +284,24 @@ export const wrap = (service: LanguageModel.Service, limiter: RateLimiter): Lang
           Effect.tapError((error) => error._tag === "ProviderError" ? limiter.observeError(error) : Effect.void)
         )
       )),
-    stream: (messages, tools, options) =>
-      Stream.unwrapScoped(Effect.as(limiter.acquire(service.id), observeStream(service.stream(messages, tools, options), limiter)))
+    stream,
+    [LimitedBy]: { inner: service, limiter, stream }
   }
-  wrapped.set(limited, { inner: service, limiter })
   return limited
 }
 
 /**
- * The provider and limiter behind a service made by `wrap`, if it is one.
+ * The provider and limiter behind a service made by `wrap` (or a copy of it), if it is one.
  *
  * @since 0.1.0
  */
 export const unwrap = (
   service: LanguageModel.Service
-): { readonly inner: LanguageModel.Service; readonly limiter: RateLimiter } | undefined => wrapped.get(service)
+): { readonly inner: LanguageModel.Service; readonly limiter: RateLimiter } | undefined => {
+  const limited = (service as Partial<Limited>)[LimitedBy]
+  // A copy whose stream was replaced is no longer what `wrap` made.
+  return limited !== undefined && limited.stream === service.stream ? limited : undefined
+}
 
 /**
  * Feeds a stream's `finish` metadata and its error to the limiter, without touching the chunks.

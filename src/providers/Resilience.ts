@@ -11,7 +11,6 @@
  *
  * @since 0.1.0
  */
-import * as Channel from "effect/Channel"
 import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -30,7 +29,8 @@ import * as Tracer from "effect/Tracer"
 import { ProviderError } from "../domain/Errors.js"
 import type { ChatChunk, LLMResponse, Message, ToolDefinition, Usage } from "../domain/Message.js"
 import { recording, withSpan } from "../internal/tracing.js"
-import type * as LanguageModel from "./LanguageModel.js"
+import * as LanguageModel from "./LanguageModel.js"
+import * as internalReads from "./internal/reads.js"
 import * as RateLimiter from "./RateLimiter.js"
 
 /**
@@ -211,86 +211,52 @@ export const withResilience = (
 }
 
 /**
- * One answer of a provider as reads: each read gives the next chunk, `undefined` at the end, or
- * the failure; `close` releases what the answer holds (it is called once, whatever happened).
+ * One answer of a provider as reads; see `LanguageModel.Reads`.
  *
- * @internal
+ * @since 0.1.0
  */
-export interface Reads {
-  readonly next: Effect.Effect<Chunk.Chunk<ChatChunk> | undefined, LanguageModel.ModelError>
-  readonly close: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
-  /**
-   * Whether `next` completes now, without waiting for anything: such a read needs no timeout,
-   * and runs without a fiber of its own. (The read that drains a body after its last event
-   * nearly always is.)
-   */
-  readonly ready?: () => boolean
-}
+export type Reads = LanguageModel.Reads
 
 /**
- * How `withResilience` opens one answer of a provider. By default it reads the provider's
- * `stream`; a provider may register a cheaper way (`withPullSource`), and the policy then reads
- * it directly, with no stream of the provider's in between.
+ * How one answer of a provider is opened as reads; see `LanguageModel.OpenReads`.
  *
- * @internal
+ * @since 0.1.0
  */
-export type OpenPull = (
-  messages: ReadonlyArray<Message>,
-  tools: ReadonlyArray<ToolDefinition> | undefined,
-  options: LanguageModel.ChatOptions | undefined
-) => Effect.Effect<Reads, LanguageModel.ModelError>
-
-const pullSources = new WeakMap<LanguageModel.Service, OpenPull>()
+export type OpenPull = LanguageModel.OpenReads
 
 /**
- * Registers `open` as the way `withResilience` reads `service`'s answers. What `open` reads must
- * be what `service.stream` streams, with the same failures.
+ * `service` with `open` as its reads (`LanguageModel.Service.reads`), standing for its `stream`.
+ * What `open` reads must be what `service.stream` streams, with the same failures.
  *
- * @internal
+ * @since 0.1.0
  */
-export const withPullSource = (service: LanguageModel.Service, open: OpenPull): LanguageModel.Service => {
-  pullSources.set(service, open)
-  return service
-}
+export const withPullSource = (service: LanguageModel.Service, open: OpenPull): LanguageModel.Service => ({
+  ...service,
+  reads: { open, stream: service.stream }
+})
 
 /**
- * The way `service`'s answers are read directly, if it registered one.
+ * The way `service`'s answers are read directly, if it has one; see `LanguageModel.readsOf`.
  *
- * @internal
+ * @since 0.1.0
  */
-export const pullSourceOf = (service: LanguageModel.Service): OpenPull | undefined => pullSources.get(service)
+export const pullSourceOf: (service: LanguageModel.Service) => OpenPull | undefined = LanguageModel.readsOf
 
 /**
- * Opens one answer of `service` as reads: directly when it registered a way, else by reading its
- * `stream`.
+ * Opens one answer of `service` as reads; see `LanguageModel.open`.
  *
- * @internal
+ * @since 0.1.0
  */
-export const openReads = (
-  service: LanguageModel.Service,
-  messages: ReadonlyArray<Message>,
-  tools: ReadonlyArray<ToolDefinition> | undefined,
-  options: LanguageModel.ChatOptions | undefined
-): Effect.Effect<Reads, LanguageModel.ModelError> => {
-  const open = pullSources.get(service)
-  return open !== undefined ? open(messages, tools, options) : streamReads(service.stream(messages, tools, options))
-}
+export const openReads = LanguageModel.open
 
 /**
  * Reads as a stream of one channel stage, for a provider whose `stream` is its reads.
  *
- * @internal
+ * @since 0.1.0
  */
-export const readsStream = <R>(open: Effect.Effect<Reads, LanguageModel.ModelError, R>): Stream.Stream<ChatChunk, LanguageModel.ModelError, R> =>
-  Stream.fromChannel(Channel.unwrap(Effect.map(open, readsChannel)))
-
-/** Reads a provider's `stream` (a channel executor in a scope of its own). */
-const streamReads = (stream: Stream.Stream<ChatChunk, LanguageModel.ModelError>): Effect.Effect<Reads> =>
-  Effect.flatMap(Scope.make(), (scope) =>
-    Effect.map(Scope.extend(Channel.toPull(Stream.toChannel(stream)), scope), (pull) => ({
-      next: Effect.map(pull, (read) => read._tag === "Right" ? read.right : undefined),
-      close: (exit) => Scope.close(scope, exit)
-    })))
+export const readsStream: <R>(
+  open: Effect.Effect<Reads, LanguageModel.ModelError, R>
+) => Stream.Stream<ChatChunk, LanguageModel.ModelError, R> = internalReads.readsStream
 
 type TimeoutKind = "first" | "idle" | "request"
 
@@ -553,47 +519,12 @@ const resilientReads = (options: {
   }
 }
 
-/** Reads as a channel: each chunk is written out until the end; `close` runs however it ends. */
-const readsChannel = (
-  reads: Reads
-): Channel.Channel<Chunk.Chunk<ChatChunk>, unknown, LanguageModel.ModelError, unknown, void, unknown> => {
-  const loop: Channel.Channel<Chunk.Chunk<ChatChunk>, unknown, LanguageModel.ModelError, unknown, void, unknown> = Channel
-    .flatMap(
-      Channel.fromEffect(reads.next),
-      (chunk) => chunk === undefined ? Channel.void : chunk.length === 0 ? loop : Channel.zipRight(Channel.write(chunk), loop)
-    )
-  return Channel.ensuringWith(loop, reads.close)
-}
-
 /**
- * Runs `f` on every chunk of one answer of `service`, in order, and completes when the answer
- * does: `Stream.runForEachChunk(service.stream(messages, tools, options), f)`, for less. A
- * provider that offers reads (every one `withResilience` or `OpenAiCompatible` makes) is read
- * directly, without running a stream at all: running one is a channel executor with stages of
- * its own, which for a short answer costs more than the rest of the call. Any other provider is
- * read through its stream.
+ * Runs `f` on every chunk of one answer of `service`; see `LanguageModel.runForEachChunk`.
  *
  * @since 0.1.0
  */
-export const runForEachChunk = <E, R>(
-  service: LanguageModel.Service,
-  messages: ReadonlyArray<Message>,
-  tools: ReadonlyArray<ToolDefinition> | undefined,
-  options: LanguageModel.ChatOptions | undefined,
-  f: (chunk: Chunk.Chunk<ChatChunk>) => Effect.Effect<unknown, E, R>
-): Effect.Effect<void, LanguageModel.ModelError | E, R> => {
-  const open = pullSources.get(service)
-  if (open === undefined) return Stream.runForEachChunk(service.stream(messages, tools, options), f)
-  return Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(restore(open(messages, tools, options)), (reads) => {
-      const loop: Effect.Effect<void, LanguageModel.ModelError | E, R> = Effect.flatMap(
-        reads.next,
-        (chunk) => chunk === undefined ? Effect.void : chunk.length === 0 ? loop : Effect.zipRight(f(chunk), loop)
-      )
-      return Effect.onExit(restore(loop), reads.close)
-    })
-  )
-}
+export const runForEachChunk = LanguageModel.runForEachChunk
 
 const spanAttributes = (providerId: string, model: string | undefined, messages: ReadonlyArray<Message>) => ({
   "gen_ai.provider.name": providerId,
