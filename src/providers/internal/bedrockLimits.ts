@@ -98,8 +98,12 @@ const bodyOf = (bytes: Uint8Array): Readable => Readable.from([bytes], { objectM
 
 const excerptLength = 300
 
+// The usual AWS error body is `{"message": "..."}`: its opening is left out of the excerpt.
+const messageOpening = /^\s*\{\s*"[Mm]essage"\s*:\s*"/
+
 const cutErrorBody = (bytes: Buffer, maxBytes: number): Buffer => {
-  const text = bytes.toString("utf8", 0, Math.min(bytes.length, excerptLength * 4)).replace(/\s+/g, " ")
+  const text = bytes.toString("utf8", 0, Math.min(bytes.length, excerptLength * 4)).replace(messageOpening, "")
+    .replace(/\s+/g, " ")
   return Buffer.from(JSON.stringify({
     message: `${text.slice(0, excerptLength)}… (the error body was longer than ${formatBytes(maxBytes)}; ` +
       `the rest was not read)`
