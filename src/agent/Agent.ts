@@ -40,7 +40,8 @@ import {
 
 /**
  * When a run stops early because of a tool call: the names of tools whose call ends the run,
- * or a predicate over the call.
+ * or a predicate over the call. Only a call that succeeds ends it; one that fails (arguments
+ * that are not JSON or fail the tool's Schema, say) goes back to the model to repair.
  *
  * @since 0.1.0
  */

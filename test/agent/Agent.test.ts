@@ -9,6 +9,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Agent from "../../src/agent/Agent.js"
@@ -20,7 +21,7 @@ import type { ToolCall } from "../../src/domain/Message.js"
 import * as LanguageModel from "../../src/providers/LanguageModel.js"
 import * as TestModel from "../../src/providers/TestModel.js"
 import * as ClientTools from "../../src/tools/ClientTools.js"
-import { localTools } from "../../src/tools/LocalTools.js"
+import { localTools, tool } from "../../src/tools/LocalTools.js"
 import * as ToolboxModule from "../../src/tools/Toolbox.js"
 import { Toolbox, type Service as ToolboxService } from "../../src/tools/Toolbox.js"
 import {
@@ -590,5 +591,52 @@ describe("Agent.make", () => {
         if (message.role === "tool") expect(kept[index - 1]?.toolCalls ?? kept[index - 2]?.toolCalls).toBeDefined()
       }
     }
+  })
+})
+
+describe("Agent.run: the stop tool's invalid arguments", () => {
+  const finalAnswer = tool({
+    name: "final_answer",
+    description: "Gives the final answer and ends the run.",
+    parameters: Schema.Struct({ answer: Schema.String }),
+    handler: ({ answer }) => Effect.succeed({ answer })
+  })
+  const tools = ToolboxModule.layer([localTools([finalAnswer])])
+  const toolMessage = (request: TestModel.Request) => request.messages.at(-1)
+
+  it.effect("a stop-tool call whose arguments fail its Schema goes back to the model, which repairs it", () => {
+    const model = TestModel.make([
+      { toolCalls: [{ name: "final_answer", arguments: { answer: 42 }, id: "bad" }] },
+      { toolCalls: [{ name: "final_answer", arguments: { answer: "42" }, id: "good" }] }
+    ])
+    return Effect.gen(function*() {
+      const events = yield* collect(Agent.run({ prompt: "solve", stopWhen: "final_answer" }))
+      expect(model.requests).toHaveLength(2)
+      expect(toolMessage(model.requests[1]!)).toMatchObject({
+        role: "tool",
+        toolCallId: "bad",
+        content: expect.stringContaining("InvalidArguments")
+      })
+      expect(events.filter((event) => event.type === "tool-complete").map((event) => event.toolCallId)).toEqual(["good"])
+      expect(events.at(-1)).toMatchObject({ type: "task-complete", steps: 2 })
+    }).pipe(Effect.provide(Layer.merge(LanguageModel.layer(model.service), tools)))
+  })
+
+  it.effect("a stop-tool call whose arguments are not JSON goes back to the model, which repairs it", () => {
+    const model = TestModel.make([
+      { toolCalls: [{ name: "final_answer", rawArguments: "{\"answer\": ", id: "broken" }] },
+      { toolCalls: [{ name: "final_answer", arguments: { answer: "42" }, id: "good" }] }
+    ])
+    return Effect.gen(function*() {
+      const events = yield* collect(Agent.run({ prompt: "solve", stopWhen: "final_answer" }))
+      expect(model.requests).toHaveLength(2)
+      expect(toolMessage(model.requests[1]!)).toMatchObject({
+        role: "tool",
+        toolCallId: "broken",
+        content: expect.stringContaining("InvalidArguments")
+      })
+      expect(events.filter((event) => event.type === "tool-complete").map((event) => event.toolCallId)).toEqual(["good"])
+      expect(events.at(-1)).toMatchObject({ type: "task-complete", steps: 2 })
+    }).pipe(Effect.provide(Layer.merge(LanguageModel.layer(model.service), tools)))
   })
 })

@@ -466,7 +466,9 @@ export const runSteps = (
           })
         )
       }
-      if (calls.some(settings.stopWhen)) {
+      // A stop-tool call that failed (its arguments invalid, say) produced no answer: the model
+      // reads the error and repairs the call, as with any other tool.
+      if (calls.some((call) => !failed.has(call.id) && settings.stopWhen(call))) {
         return { _tag: "Completed", content: result.text } as const
       }
     }
