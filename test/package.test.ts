@@ -76,5 +76,10 @@ describe("package", () => {
     expect(out.result).toEqual({ sum: 5 })
     expect(out.types).toContain("tool-start")
     expect(out.types.at(-1)).toBe("task-complete")
+    // What users can import declares nothing meant for the kernel alone.
+    for (const { path } of namespaces) {
+      expect({ path, internal: readFileSync(`${root}/dist/${path}.d.ts`, "utf8").includes("@internal") })
+        .toEqual({ path, internal: false })
+    }
   }, 90_000)
 })

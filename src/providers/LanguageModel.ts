@@ -238,8 +238,7 @@ export const layer = (service: Service): Layer.Layer<LanguageModel> => Layer.suc
 export const collect = <E, R>(stream: Stream.Stream<ChatChunk, E, R>): Effect.Effect<LLMResponse, E, R> =>
   Stream.runFold(stream, emptyAccumulator(), accumulate).pipe(Effect.map(toResponse))
 
-/** @internal */
-export interface Accumulator {
+interface Accumulator {
   text: string
   toolCalls: Array<ToolCall>
   usage: Usage
@@ -248,8 +247,7 @@ export interface Accumulator {
   metadata: Record<string, string> | undefined
 }
 
-/** @internal */
-export const emptyAccumulator = (): Accumulator => ({
+const emptyAccumulator = (): Accumulator => ({
   text: "",
   toolCalls: [],
   usage: {},
@@ -258,8 +256,7 @@ export const emptyAccumulator = (): Accumulator => ({
   metadata: undefined
 })
 
-/** @internal */
-export const accumulate = (acc: Accumulator, chunk: ChatChunk): Accumulator => {
+const accumulate = (acc: Accumulator, chunk: ChatChunk): Accumulator => {
   switch (chunk._tag) {
     case "text-delta":
       acc.text += chunk.delta
@@ -281,8 +278,7 @@ export const accumulate = (acc: Accumulator, chunk: ChatChunk): Accumulator => {
   return acc
 }
 
-/** @internal */
-export const toResponse = (acc: Accumulator): LLMResponse => {
+const toResponse = (acc: Accumulator): LLMResponse => {
   const hasCalls = acc.toolCalls.length > 0
   return {
     type: hasCalls ? "tool_calls" : "text",
