@@ -91,20 +91,73 @@ const defaultLoader: ModuleLoader = (specifier) => import(specifier)
 const decodePlugin = Schema.decodeUnknownEither(ProviderPluginSchema)
 
 /**
- * Loads one external plugin module and validates what it exports.
+ * The name among `candidates` that `name` most likely misspells (by edit distance, ignoring
+ * case), for "did you mean …?" advice; `undefined` when none is close (more than a third of its
+ * letters off).
  *
  * @since 0.1.0
  */
-export const loadModule = (specifier: string, loader: ModuleLoader = defaultLoader) =>
+export const closestName = (name: string, candidates: Iterable<string>): string | undefined => {
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of candidates) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase())
+    if (distance < bestDistance && distance <= Math.max(1, Math.floor(Math.max(name.length, candidate.length) / 3))) {
+      best = candidate
+      bestDistance = distance
+    }
+  }
+  return best
+}
+
+const editDistance = (a: string, b: string): number => {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+/** A path to a file rather than a package name. */
+const isPath = (specifier: string) => /^(\.{1,2}\/|\/|file:)/.test(specifier)
+
+/**
+ * What to do about a `plugins.enabled` entry that could not be imported. Installing is suggested
+ * only for a name that is clearly a package of its own (scoped, or with a `/`): for a bare name
+ * it would send the user to install whatever is published under their typo.
+ */
+const notImported = (specifier: string, cause: unknown, builtinIds: ReadonlyArray<string>): string => {
+  const why = cause instanceof Error ? cause.message : String(cause)
+  if (isPath(specifier)) {
+    return `Plugin module "${specifier}" could not be imported (${why}). Check that the file exists; a relative ` +
+      `path is resolved from the kernel's own module, so give an absolute path. Or remove it from plugins.enabled.`
+  }
+  if (specifier.includes("/")) {
+    return `Plugin module "${specifier}" could not be imported (${why}). ` +
+      `Install it (npm install ${specifier}) or remove it from plugins.enabled.`
+  }
+  const suggestion = closestName(specifier, builtinIds)
+  return `plugins.enabled names "${specifier}", which is neither a built-in plugin nor a module that could be imported.` +
+    (suggestion !== undefined ? ` Did you mean "${suggestion}"?` : "") +
+    (builtinIds.length > 0 ? ` The built-in plugins are ${builtinIds.join(", ")}.` : "") +
+    ` Correct the name in plugins.enabled or remove it; an external plugin is named by its package (usually ` +
+    `scoped, @scope/name) or its file path.`
+}
+
+/**
+ * Loads one external plugin module and validates what it exports. `builtinIds` are the names a
+ * mistyped entry is compared with.
+ *
+ * @since 0.1.0
+ */
+export const loadModule = (specifier: string, loader: ModuleLoader = defaultLoader, builtinIds: ReadonlyArray<string> = []) =>
   Effect.tryPromise({
     try: () => loader(specifier),
-    catch: (cause) =>
-      new PluginError({
-        reason: "NotFound",
-        pluginId: specifier,
-        message: `Plugin module "${specifier}" could not be imported (${cause instanceof Error ? cause.message : String(cause)}). ` +
-          `Install it (npm install ${specifier}) or remove it from plugins.enabled.`
-      })
+    catch: (cause) => new PluginError({ reason: "NotFound", pluginId: specifier, message: notImported(specifier, cause, builtinIds) })
   }).pipe(
     Effect.flatMap((module) => {
       const exported = Predicate.isRecord(module) ? (module.default ?? module.plugin) : undefined
@@ -160,6 +213,7 @@ export const make = (options: { readonly builtins: ReadonlyArray<ProviderPlugin>
       byName.set(plugin.id, plugin)
       byName.set(providerIdOf(plugin), plugin)
     }
+    const builtinIds = [...byName.keys()]
 
     const load = Effect.gen(function*() {
       const names = yield* readEnabled(config)
@@ -167,7 +221,7 @@ export const make = (options: { readonly builtins: ReadonlyArray<ProviderPlugin>
         const builtin = byName.get(name)
         const found = builtin !== undefined
           ? Effect.succeed({ plugin: builtin, builtin: true })
-          : Effect.map(loadModule(name, options.loader), (plugin) => ({ plugin, builtin: false }))
+          : Effect.map(loadModule(name, options.loader, builtinIds), (plugin) => ({ plugin, builtin: false }))
         return Effect.either(found)
       }, { concurrency: 4 })
       const loaded: Loaded = {

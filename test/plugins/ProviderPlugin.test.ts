@@ -9,6 +9,7 @@ import type { PluginError } from "../../src/domain/Errors.js"
 import type { ChatChunk } from "../../src/domain/Message.js"
 import { builtins } from "../../src/plugins/builtin.js"
 import {
+  closestName,
   loadModule,
   type ModuleLoader,
   PluginRegistry,
@@ -165,4 +166,51 @@ describe("loadModule", () => {
       expect(error).toMatchObject({ reason: "NotFound", pluginId: "@example/no-such-provider-plugin" })
       expect(error.message).toMatch(/Cannot find (package|module)/)
     }))
+})
+
+describe("a plugins.enabled entry that cannot be loaded", () => {
+  const firstFailure = Effect.flatMap(PluginRegistry, (plugins) => Effect.map(plugins.failures, (failures) => failures[0]!))
+
+  it.effect("a mistyped built-in says which one it likely meant, lists the built-ins, and never suggests installing the typo", () =>
+    Effect.gen(function*() {
+      const failure = yield* firstFailure
+      expect(failure).toMatchObject({ reason: "NotFound", pluginId: "opnai" })
+      expect(failure.message).toContain("Did you mean \"openai\"?")
+      expect(failure.message).toContain("openai, litellm, bedrock, ollama")
+      expect(failure.message).toContain("plugins.enabled")
+      expect(failure.message).not.toContain("npm install")
+    }).pipe(Effect.provide(registry(["opnai"]))))
+
+  it.effect("a bare name close to no built-in lists the built-ins without a guess, and does not suggest installing it", () =>
+    Effect.gen(function*() {
+      const failure = yield* firstFailure
+      expect(failure.message).not.toContain("Did you mean")
+      expect(failure.message).toContain("openai, litellm, bedrock, ollama")
+      expect(failure.message).not.toContain("npm install")
+    }).pipe(Effect.provide(registry(["anthropic-claude"]))))
+
+  it.effect("a scoped package that is not installed is suggested for installing by its exact name", () =>
+    Effect.gen(function*() {
+      const failure = yield* firstFailure
+      expect(failure.message).toContain("npm install @example/not-installed")
+    }).pipe(Effect.provide(registry(["@example/not-installed"]))))
+
+  it.effect("a file path that does not exist is reported as a path to check, not a package to install", () =>
+    Effect.gen(function*() {
+      const failure = yield* firstFailure
+      expect(failure.message).toContain("\"./plugins/missing.js\" could not be imported")
+      expect(failure.message).toContain("absolute path")
+      expect(failure.message).not.toContain("npm install")
+    }).pipe(Effect.provide(registry(["./plugins/missing.js"]))))
+})
+
+describe("closestName", () => {
+  it("finds the name a typo most likely meant, ignoring case, and none when nothing is close", () => {
+    const ids = ["openai", "litellm", "bedrock", "ollama"]
+    expect(closestName("opnai", ids)).toBe("openai")
+    expect(closestName("OLAMA", ids)).toBe("ollama")
+    expect(closestName("lite-llm", ids)).toBe("litellm")
+    expect(closestName("anthropic", ids)).toBeUndefined()
+    expect(closestName("gpt", ids)).toBeUndefined()
+  })
 })
