@@ -39,6 +39,7 @@ import * as Resilience from "../providers/Resilience.js"
 import { SecretsManager } from "../secrets/SecretsManager.js"
 import { Availability } from "./internal/availability.js"
 import { HealthBook } from "./internal/health.js"
+import { watchRoutingConfig } from "./internal/mappingCheck.js"
 import { QueryClassifier } from "./QueryClassifier.js"
 
 /** The tiers, cheapest first. @since 0.1.0 */
@@ -149,6 +150,8 @@ export const make = (options: RouterOptions = {}) =>
       fallbacksCache.clear()
       return Effect.forEach(changes, applyChange, { discard: true })
     })
+    // A tier mapped to a provider no enabled plugin provides is said at once, not per request.
+    yield* watchRoutingConfig(config, registry)
     yield* secrets.changes.pipe(
       Stream.runForEach((change) => {
         const [head, id] = change.key.split(".")
@@ -369,7 +372,9 @@ export const make = (options: RouterOptions = {}) =>
   })
 
 /**
- * The routed `LanguageModel` as a Layer.
+ * The routed `LanguageModel` as a Layer. When it starts, and whenever the config changes, an
+ * entry of `routing.tierMapping` or `routing.fallbacks` that no enabled plugin provides is
+ * logged as a warning naming the key, the value and the provider most likely meant.
  *
  * @since 0.1.0
  */
