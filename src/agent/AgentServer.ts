@@ -40,8 +40,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
+import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Http from "node:http"
@@ -138,12 +140,26 @@ export interface Info {
   readonly bearerToken?: Redacted.Redacted<string>
 }
 
+/**
+ * The server could not listen where it was asked: `PortInUse` (another program holds the port),
+ * `PermissionDenied` (a port the system reserves), `AddressUnavailable` (`host` is not an
+ * address of this machine) or `Failed`. The message says what to do about it.
+ *
+ * @since 0.1.0
+ */
+export class BindError extends Schema.TaggedError<BindError>("effect-agent-kernel/AgentServer/BindError")("BindError", {
+  reason: Schema.Literal("PortInUse", "PermissionDenied", "AddressUnavailable", "Failed"),
+  host: Schema.String,
+  port: Schema.Number,
+  message: Schema.String
+}) {}
+
 /** The running server, for programs that started it with `layer`. @since 0.1.0 */
 export class AgentServer extends Context.Tag("effect-agent-kernel/AgentServer")<AgentServer, Info>() {}
 
 /**
  * Starts serving for the lifetime of the scope; runs still going when it closes are interrupted
- * and their tasks end `canceled`. Binding failures (port taken) fail with `ServeError`; limits
+ * and their tasks end `canceled`. Binding failures (a port in use, say) fail with `BindError`; limits
  * that cannot work (`maxTasks: 0`) are defects, with a message naming the option.
  *
  * @example
@@ -155,12 +171,14 @@ export class AgentServer extends Context.Tag("effect-agent-kernel/AgentServer")<
  * ```
  * @since 0.1.0
  */
-export const make = <R = never>(options: Options<R>): Effect.Effect<Info, ServeError, Scope.Scope | R> =>
+export const make = <R = never>(options: Options<R>): Effect.Effect<Info, BindError, Scope.Scope | R> =>
   Effect.gen(function*() {
     const limits = yield* limitsOf(options)
     const host = options.host ?? "127.0.0.1"
     let nodeServer: Http.Server | undefined
-    const server = yield* NodeHttpServer.make(() => (nodeServer = Http.createServer()), { port: options.port ?? 0, host })
+    const server = yield* NodeHttpServer.make(() => (nodeServer = Http.createServer()), { port: options.port ?? 0, host }).pipe(
+      Effect.mapError((error) => bindError(error, host, options.port ?? 0))
+    )
     // Open SSE connections would hold `close` forever; the runs behind them end below.
     yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer?.closeAllConnections()))
     const port = server.address._tag === "TcpAddress" ? server.address.port : 0
@@ -204,7 +222,7 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<Info, ServeE
  *
  * @since 0.1.0
  */
-export const layer = <R = never>(options: Options<R>): Layer.Layer<AgentServer, ServeError, R> =>
+export const layer = <R = never>(options: Options<R>): Layer.Layer<AgentServer, BindError, R> =>
   Layer.scoped(AgentServer, make(options))
 
 const limitsOf = (options: Pick<Options, "maxBodyBytes" | "maxTasks" | "taskTtl">) =>
@@ -223,3 +241,29 @@ const limitsOf = (options: Pick<Options, "maxBodyBytes" | "maxTasks" | "taskTtl"
     }
     return Effect.succeed({ maxBodyBytes, maxTasks, taskTtl })
   })
+
+/** The platform reports a failed `listen` as "An error has occurred"; the system's code says which. */
+const bindError = (error: ServeError, host: string, port: number): BindError => {
+  const cause = error.cause
+  const code = Predicate.hasProperty(cause, "code") ? String(cause.code) : undefined
+  const where = `port ${port} on ${host}`
+  const fail = (reason: BindError["reason"], advice: string) =>
+    new BindError({ reason, host, port, message: `AgentServer could not start: ${advice}` })
+  switch (code) {
+    case "EADDRINUSE":
+      return fail("PortInUse", `${where} is in use; stop what uses it or pick another port (port: 0 picks a free one).`)
+    case "EACCES":
+      return fail(
+        "PermissionDenied",
+        `the system refused ${where} (ports below 1024 need privileges); pick another port (port: 0 picks a free one).`
+      )
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+      return fail(
+        "AddressUnavailable",
+        `${host} is not an address of this machine; bind 127.0.0.1 (the default), 0.0.0.0 or one of its interfaces' addresses.`
+      )
+    default:
+      return fail("Failed", `listening on ${where} failed (${cause instanceof Error ? cause.message : String(cause)}).`)
+  }
+}

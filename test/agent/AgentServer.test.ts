@@ -6,6 +6,8 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import * as Http from "node:http"
+import type * as Net from "node:net"
 import * as AgentServer from "../../src/agent/AgentServer.js"
 import { AgentError } from "../../src/domain/Errors.js"
 import {
@@ -252,5 +254,29 @@ describe("AgentServer", () => {
           ["tool-complete", "The answer is 42."]
         ])
       expect(seen.inputs[0]!.contextId).toBe("conv-9")
+    }))
+})
+
+describe("AgentServer: where it listens", () => {
+  /** A plain Node server holding a port on 127.0.0.1 for the test's lifetime. */
+  const occupiedPort = Effect.acquireRelease(
+    Effect.promise(() =>
+      new Promise<Http.Server>((resolve) => {
+        const server = Http.createServer()
+        server.listen(0, "127.0.0.1", () => resolve(server))
+      })
+    ),
+    (server) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  ).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
+
+  it.scoped("a port in use fails with BindError PortInUse, naming the port and host and saying what to do", () =>
+    Effect.gen(function*() {
+      const port = yield* occupiedPort
+      const error = yield* Effect.flip(serve({ port }))
+      expect(error).toBeInstanceOf(AgentServer.BindError)
+      expect(error).toMatchObject({ _tag: "BindError", reason: "PortInUse", host: "127.0.0.1", port })
+      expect(error.message).toContain(
+        `port ${port} on 127.0.0.1 is in use; stop what uses it or pick another port (port: 0 picks a free one)`
+      )
     }))
 })
