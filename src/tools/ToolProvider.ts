@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import * as Channel from "effect/Channel"
 import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
@@ -25,6 +24,7 @@ import {
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
 import { showArguments } from "../domain/Redaction.js"
+import * as InternalReads from "./internal/reads.js"
 
 /**
  * A source of tools. `execute` emits `tool-start`, then any `tool-progress` (or
@@ -224,16 +224,7 @@ export type Runner = (calls: ReadonlyArray<ToolCall>, context: ExecutionContext,
  *
  * @since 0.1.0
  */
-export const readsToStream = (open: () => Reads): Stream.Stream<ToolEvent, ToolError, any> =>
-  Stream.fromChannel(Channel.suspend(() => {
-    const reads = open()
-    const loop: Channel.Channel<Chunk.Chunk<ToolEvent>, unknown, ToolError, unknown, void, unknown> = Channel.flatMap(
-      Channel.fromEffect(reads.next),
-      (chunk) =>
-        chunk === undefined ? Channel.void : reads.done ? Channel.write(chunk) : Channel.zipRight(Channel.write(chunk), loop)
-    )
-    return Channel.ensuringWith(loop, (exit) => reads.close(exit))
-  }))
+export const readsToStream = (open: () => Reads): Stream.Stream<ToolEvent, ToolError, any> => InternalReads.toStream(open)
 
 /**
  * Calls `f` on each chunk of a run of reads, in order, closing the run however it ends.
@@ -243,14 +234,7 @@ export const readsToStream = (open: () => Reads): Stream.Stream<ToolEvent, ToolE
 export const runReads = <E, R>(
   reads: Reads,
   f: (chunk: Chunk.Chunk<ToolEvent>) => Effect.Effect<unknown, E, R>
-): Effect.Effect<void, ToolError | E, R> =>
-  Effect.uninterruptibleMask((restore) => {
-    const loop: Effect.Effect<void, ToolError | E, R> = Effect.flatMap(
-      reads.next,
-      (chunk) => chunk === undefined ? Effect.void : Effect.zipRight(f(chunk), reads.done ? Effect.void : loop)
-    )
-    return Effect.onExit(restore(loop), (exit) => reads.close(exit))
-  })
+): Effect.Effect<void, ToolError | E, R> => InternalReads.runForEach(reads, f)
 
 /**
  * How a provider is run by `Toolbox` without wrapping its stream: `run` for any calls of it,
