@@ -11,10 +11,14 @@
  * | `litellm` | `moderate`, `complex`, `reasoning` (a proxy usually fronting several models) |
  * | `ollama` | `simple`, `moderate` (local and free) |
  *
- * Unpairing disables the plugin, points its tiers back at `routing.defaultProvider` (default
- * `ollama`; `openai` when ollama itself is unpaired) and, with `deleteKey`, deletes the key.
- * Both take effect on the next request: the router rebuilds providers when config or secrets
- * change.
+ * Every tier keeps a working route. Pairing also takes the tiers still mapped to a built-in
+ * provider that is not enabled (the default `ollama`, when it is not); tiers on an enabled
+ * provider, or on an id no built-in has (an external plugin's), are left alone. Unpairing
+ * disables the plugin and points each of its tiers at the provider of the nearest tier that
+ * stays on an enabled provider (by tier distance, the higher tier first at equal distance, as
+ * the router's fallbacks); failing that at `routing.defaultProvider` if it is enabled, else at
+ * the first enabled built-in. With `deleteKey` it also deletes the key. Both take effect on the
+ * next request: the router rebuilds providers when config or secrets change.
  *
  * A stored key is bound to the base URL it was paired for and is never sent anywhere else: a
  * provider whose configured base URL no longer matches refuses to start and says how to pair the

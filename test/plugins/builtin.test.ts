@@ -191,12 +191,15 @@ describe("<id>_unpair", () => {
       expect(yield* secretValue("provider.litellm.apiKey")).toBe("sk-litellm-other-key-0000")
     }).pipe(Effect.provide(stores({}, { "provider.litellm.apiKey": "sk-litellm-other-key-0000" }))))
 
-  it.effect("points tiers at routing.defaultProvider when it is set", () =>
+  it.effect("points tiers at routing.defaultProvider when it is set and no other tier is on an enabled provider", () =>
     Effect.gen(function*() {
       yield* runTool(openai, "openai_pair", { apiKey: KEY })
       yield* runTool(openai, "openai_unpair", {})
-      expect(yield* tierMapping).toEqual({ simple: "ollama", moderate: "ollama", complex: "litellm", reasoning: "litellm" })
-    }).pipe(Effect.provide(stores({ routing: { defaultProvider: "litellm" } }))))
+      expect(yield* tierMapping).toEqual({ simple: "litellm", moderate: "litellm", complex: "litellm", reasoning: "litellm" })
+    }).pipe(Effect.provide(stores({
+      plugins: { enabled: ["ollama", "litellm"] },
+      routing: { defaultProvider: "litellm", tierMapping: { simple: "openai", moderate: "openai" } }
+    }))))
 
   it.effect("unpairing the default provider itself points its tiers at openai", () =>
     Effect.gen(function*() {
@@ -324,4 +327,54 @@ describe("operator pairing and the key's base URL", () => {
       const error = yield* Effect.flip(openai.createProvider(secrets, config)).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped)
       expect(error.message).toContain("paired for https://api.openai.com")
     }).pipe(Effect.provide(stores({ providers: { openai: { baseUrl: "http://127.0.0.1:9" } } }, { "provider.openai.apiKey": KEY }))))
+})
+
+describe("pairing and unpairing leave every tier a working route", () => {
+  it.effect("pairing routes to the paired provider the tiers still mapped to a built-in that is not enabled", () =>
+    Effect.gen(function*() {
+      const result = outcome(yield* runTool(openai, "openai_pair", { apiKey: KEY }))
+      expect(result.ok).toBe(true)
+      expect(result.text).toContain("simple, moderate, whose provider was not enabled")
+      expect(yield* tierMapping).toEqual({ simple: "openai", moderate: "openai", complex: "openai", reasoning: "openai" })
+      expect(yield* configValue("plugins.enabled")).toEqual(["openai"])
+    }).pipe(Effect.provide(stores({ plugins: { enabled: [] } }))))
+
+  it.effect("pairing leaves alone the tiers on an enabled provider and on ids of no built-in (an external plugin's)", () =>
+    Effect.gen(function*() {
+      expect(outcome(yield* runTool(openai, "openai_pair", { apiKey: KEY })).ok).toBe(true)
+      expect(yield* tierMapping).toEqual({ simple: "litellm", moderate: "echo", complex: "openai", reasoning: "openai" })
+    }).pipe(Effect.provide(stores({
+      plugins: { enabled: ["litellm", "@example/plugin-echo"] },
+      routing: { tierMapping: { simple: "litellm", moderate: "echo", complex: "ollama", reasoning: "ollama" } }
+    }))))
+
+  it.effect("unpairing points each of its tiers at the nearest tier's provider that stays enabled, not at a default that is not enabled", () =>
+    Effect.gen(function*() {
+      const result = outcome(yield* runTool(openai, "openai_unpair", {}))
+      expect(result.ok).toBe(true)
+      expect(result.text).toContain("Tier moderate now routes to litellm; complex to bedrock.")
+      expect(yield* tierMapping).toEqual({ simple: "litellm", moderate: "litellm", complex: "bedrock", reasoning: "bedrock" })
+      expect(yield* configValue("plugins.enabled")).toEqual(["litellm", "bedrock"])
+    }).pipe(Effect.provide(stores({
+      plugins: { enabled: ["litellm", "openai", "bedrock"] },
+      routing: { tierMapping: { simple: "litellm", moderate: "openai", complex: "openai", reasoning: "bedrock" } }
+    }))))
+
+  it.effect("at equal distance, unpairing prefers the higher tier's provider, as the router's fallbacks do", () =>
+    Effect.gen(function*() {
+      yield* runTool(openai, "openai_unpair", {})
+      expect(yield* configValue("routing.tierMapping.moderate")).toBe("bedrock")
+    }).pipe(Effect.provide(stores({
+      plugins: { enabled: ["litellm", "openai", "bedrock"] },
+      routing: { tierMapping: { simple: "litellm", moderate: "openai", complex: "bedrock", reasoning: "bedrock" } }
+    }))))
+
+  it.effect("when no other tier is on an enabled provider, unpairing uses an enabled built-in rather than the default", () =>
+    Effect.gen(function*() {
+      yield* runTool(openai, "openai_unpair", {})
+      expect(yield* tierMapping).toEqual({ simple: "litellm", moderate: "litellm", complex: "litellm", reasoning: "litellm" })
+    }).pipe(Effect.provide(stores({
+      plugins: { enabled: ["openai", "litellm"] },
+      routing: { tierMapping: { simple: "openai", moderate: "openai", complex: "openai", reasoning: "openai" } }
+    }))))
 })

@@ -72,11 +72,61 @@ export const baseUrlField = Schema.optional(
 
 const tiersAll: ReadonlyArray<QueryTier> = ["simple", "moderate", "complex", "reasoning"]
 
+/**
+ * The providers whose plugins this module knows. Only a tier mapped to one of them is known to
+ * have no working route when it is not enabled; any other id may be an external plugin's.
+ */
+const builtinProviderIds: ReadonlyArray<string> = ["openai", "litellm", "bedrock", "ollama"]
+
+const readEnabled = (config: ConfigService) =>
+  Effect.map(read(config, "plugins.enabled"), (enabled) => Array.isArray(enabled) ? enabled.filter(Predicate.isString) : [])
+
+const readMapping = (config: ConfigService) =>
+  Effect.forEach(tiersAll, (tier) => Effect.map(readString(config, `routing.tierMapping.${tier}`), (id) => [tier, id] as const))
+
+/** The other tiers, nearest first; at equal distance the higher tier first (as the router's fallbacks). */
+const byDistance = (tier: QueryTier): ReadonlyArray<QueryTier> => {
+  const index = tiersAll.indexOf(tier)
+  return tiersAll.filter((other) => other !== tier).sort((a, b) =>
+    Math.abs(tiersAll.indexOf(a) - index) - Math.abs(tiersAll.indexOf(b) - index) || tiersAll.indexOf(b) - tiersAll.indexOf(a)
+  )
+}
+
+/**
+ * Where an unpaired provider's tier goes: the provider of the nearest tier that stays on an
+ * enabled provider; else `routing.defaultProvider` when it is enabled; else the first enabled
+ * built-in. With nothing enabled no route works; the default is kept for the next pairing.
+ */
+const successorOf = (
+  tier: QueryTier,
+  mapping: ReadonlyMap<QueryTier, string | undefined>,
+  enabled: ReadonlyArray<string>,
+  defaultProvider: string
+): string | undefined => {
+  for (const other of byDistance(tier)) {
+    const id = mapping.get(other)
+    if (id !== undefined && enabled.includes(id)) return id
+  }
+  if (enabled.includes(defaultProvider)) return defaultProvider
+  return enabled.find((id) => builtinProviderIds.includes(id))
+}
+
 const defaultProviderOf = (config: ConfigService, unpaired: string) =>
   Effect.map(readString(config, "routing.defaultProvider"), (configured) => {
     const fallback = configured ?? "ollama"
     return fallback === unpaired ? (unpaired === "ollama" ? "openai" : "ollama") : fallback
   })
+
+/** "Tiers a, b now route to x; c to y." */
+const describeMoves = (moves: ReadonlyArray<readonly [QueryTier, string]>): string => {
+  const groups = new Map<string, Array<QueryTier>>()
+  for (const [tier, id] of moves) groups.set(id, [...(groups.get(id) ?? []), tier])
+  return [...groups].map(([id, tiers], index) =>
+    index > 0 ? `${tiers.join(", ")} to ${id}` : tiers.length > 1
+      ? `Tiers ${tiers.join(", ")} now route to ${id}`
+      : `Tier ${tiers[0]} now routes to ${id}`
+  ).join("; ") + "."
+}
 
 /** What a provider's pairing tools need to know about it. */
 export interface PairingOptions {
@@ -157,21 +207,30 @@ export const pairingTools = (options: PairingOptions): ToolProvider => {
         if (movesUrl && baseUrl !== undefined) {
           yield* config.set(`providers.${id}.baseUrl`, baseUrl).pipe(Effect.catchAll(fail("setting the base URL")))
         }
-        const enabled = yield* read(config, "plugins.enabled")
-        const list = Array.isArray(enabled) ? enabled.filter(Predicate.isString) : []
+        const list = yield* readEnabled(config)
         if (!list.includes(id)) {
           yield* config.set("plugins.enabled", [...list, id]).pipe(Effect.catchAll(fail("enabling the plugin")))
         }
-        for (const tier of options.tiers) {
+        const enabled = list.includes(id) ? list : [...list, id]
+        // A tier left on a built-in provider that is not enabled has no working route (the
+        // default ollama when only this provider is enabled): it is served by this one too.
+        const orphaned: Array<QueryTier> = []
+        for (const [tier, mapped] of yield* readMapping(config)) {
+          if (!options.tiers.includes(tier) && mapped !== undefined && builtinProviderIds.includes(mapped) && !enabled.includes(mapped)) {
+            orphaned.push(tier)
+          }
+        }
+        for (const tier of [...options.tiers, ...orphaned]) {
           yield* config.set(`routing.tierMapping.${tier}`, id).pipe(Effect.catchAll(fail("updating the tier mapping")))
         }
-        return `${options.name} paired (model ${model}). Tiers ${options.tiers.join(", ")} now route to ${id}; ` +
-          `this takes effect on the next request.${note}`
+        return `${options.name} paired (model ${model}). Tiers ${options.tiers.join(", ")} now route to ${id}` +
+          (orphaned.length > 0 ? ` (and ${orphaned.join(", ")}, whose provider was not enabled)` : "") +
+          `; this takes effect on the next request.${note}`
       })
   })
   const unpair = tool({
     name: `${id}_unpair`,
-    description: `Disconnect ${options.name}: disables it and routes its tiers back to the default provider.` +
+    description: `Disconnect ${options.name}: disables it and routes its tiers to the nearest provider still enabled.` +
       (trust === "operator" ? ` Set deleteKey to also delete its stored credentials.` : ""),
     parameters: Schema.Struct(
       trust === "operator"
@@ -186,25 +245,24 @@ export const pairingTools = (options: PairingOptions): ToolProvider => {
               `(npx tsx scripts/pair.ts ${id} --unpair --delete-key). Nothing was changed.`
           )
         }
-        const enabled = yield* read(config, "plugins.enabled")
-        const list = Array.isArray(enabled) ? enabled.filter(Predicate.isString) : []
-        yield* config.set("plugins.enabled", list.filter((name) => name !== id)).pipe(
-          Effect.catchAll(fail("disabling the plugin"))
-        )
-        const fallback = yield* defaultProviderOf(config, id)
-        const moved: Array<QueryTier> = []
-        for (const tier of tiersAll) {
-          if ((yield* readString(config, `routing.tierMapping.${tier}`)) === id) {
-            yield* config.set(`routing.tierMapping.${tier}`, fallback).pipe(Effect.catchAll(fail("updating the tier mapping")))
-            moved.push(tier)
-          }
+        const remaining = (yield* readEnabled(config)).filter((name) => name !== id)
+        yield* config.set("plugins.enabled", remaining).pipe(Effect.catchAll(fail("disabling the plugin")))
+        const mapping = new Map(yield* readMapping(config))
+        const defaultProvider = yield* defaultProviderOf(config, id)
+        const moved: Array<readonly [QueryTier, string]> = []
+        for (const [tier, mapped] of mapping) {
+          if (mapped !== id) continue
+          const successor = successorOf(tier, mapping, remaining, defaultProvider) ?? defaultProvider
+          yield* config.set(`routing.tierMapping.${tier}`, successor).pipe(Effect.catchAll(fail("updating the tier mapping")))
+          moved.push([tier, successor])
         }
         if (deleteKey === true) {
           const keys = yield* secrets.list(`provider.${id}.*`).pipe(Effect.catchAll(fail("listing the credentials")))
           for (const key of keys) yield* secrets.delete(key).pipe(Effect.catchAll(fail("deleting the credentials")))
         }
         return `${options.name} disabled.` +
-          (moved.length > 0 ? ` Tiers ${moved.join(", ")} now route to ${fallback}.` : "") +
+          (moved.length > 0 ? ` ${describeMoves(moved)}` : "") +
+          (remaining.length > 0 ? "" : " No provider is enabled now: pair one (npx tsx scripts/pair.ts <provider>).") +
           (deleteKey === true ? " Its stored credentials were deleted." : "")
       })
   })
