@@ -126,6 +126,32 @@ const start = (deps: Deps, context: ExecutionContext) =>
     ])
   })
 
+/**
+ * One task as a stream of its events: the model from the environment, the toolbox given, the
+ * emitters of the stream, all under one span. The set-up every entry point (`run`, an agent's
+ * `run` and `resume`) shares.
+ */
+const task = <R>(
+  toolbox: Effect.Effect<ToolboxNs.Service, never, R>,
+  span: { readonly name: string; readonly attributes?: Record<string, unknown> },
+  body: (deps: Deps) => Effect.Effect<void, AgentError>
+): Stream.Stream<AgentEvent, AgentError, LanguageModel.LanguageModel | R> =>
+  eventStream((emitters) =>
+    Effect.gen(function*() {
+      const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: yield* toolbox, ...emitters }
+      yield* body(deps)
+    }).pipe(withSpan(span.name, { captureStackTrace: false, ...(span.attributes !== undefined ? { attributes: span.attributes } : {}) }))
+  )
+
+/** A fresh run's state. */
+const stateOf = (context: ExecutionContext, messages: Array<Message>): State => ({
+  context,
+  messages,
+  step: 0,
+  usage: {},
+  failures: new Map()
+})
+
 const invalidInput = (context: ExecutionContext, message: string) =>
   new AgentError({ reason: "InvalidInput", contextId: context.contextId, taskId: context.taskId, message })
 
@@ -136,6 +162,22 @@ const initialMessages = (input: RunInput): Array<Message> => [
 ]
 
 /**
+ * A stored conversation as the next turn continues it: a new prompt while tools wait answers
+ * those calls as abandoned, so the history stays valid for the model.
+ */
+const continuedHistory = (conversation: ConversationStore.Conversation): Array<Message> => {
+  const messages = [...conversation.messages]
+  if (conversation.pending !== undefined) {
+    const abandoned = { ...conversation.pending.results }
+    for (const call of conversation.pending.toolCalls) {
+      abandoned[call.id] ??= toolResult(call.id, call.name, "Error (InputRejected): the user moved on without providing a result.")
+    }
+    appendResults(messages, conversation.pending.toolCalls, abandoned)
+  }
+  return messages
+}
+
+/**
  * Runs one task. Client tools are waited for inside the run (a `task-status` `waiting-input`
  * is emitted while they wait). Failures end the stream with an `AgentError` after a
  * `task-status` `failed`; nothing of a failed run sticks to the next one.
@@ -143,9 +185,8 @@ const initialMessages = (input: RunInput): Array<Message> => [
  * @since 0.1.0
  */
 export const run = (input: RunInput): Stream.Stream<AgentEvent, AgentError, LanguageModel.LanguageModel | Toolbox> =>
-  eventStream((emitters) =>
+  task(Toolbox, { name: "Agent.run" }, (deps) =>
     Effect.gen(function*() {
-      const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: yield* Toolbox, ...emitters }
       const context = newContext(input.context)
       yield* start(deps, context)
       const messages = initialMessages(input)
@@ -155,11 +196,10 @@ export const run = (input: RunInput): Stream.Stream<AgentEvent, AgentError, Lang
           Effect.fail(invalidInput(context, "Agent.run needs a `prompt` or at least one user message in `messages`."))
         )
       }
-      const state: State = { context, messages, step: 0, usage: {}, failures: new Map() }
+      const state = stateOf(context, messages)
       const outcome = yield* runSteps(state, settingsOf(input, "wait"), deps)
       if (outcome._tag === "Completed") yield* complete(state, deps, outcome.content)
-    }).pipe(withSpan("Agent.run", { captureStackTrace: false }))
-  )
+    }))
 
 /** A conversational agent made by `make`. @since 0.1.0 */
 export interface Agent {
@@ -202,6 +242,7 @@ export const make = (options: {
     const store = options.store ?? (yield* ConversationStore.makeMemory)
     const maxHistory = options.maxHistory ?? 200
     const agentId = options.name
+    const toolbox = Effect.succeed(options.toolbox)
 
     const persist = (state: State, pending?: ConversationStore.PendingStep) => {
       const history = state.messages.filter((message) => message.role !== "system")
@@ -238,44 +279,17 @@ export const make = (options: {
     const agent: Agent = {
       name: options.name,
       run: (input) =>
-        eventStream((emitters) =>
+        task(toolbox, { name: "Agent.run", attributes: { agent: options.name } }, (deps) =>
           Effect.gen(function*() {
-            const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: options.toolbox, ...emitters }
             const context = newContext({ ...input, agentId })
             yield* start(deps, context)
             const stored = yield* store.load(context.contextId)
-            const history = Option.match(stored, {
-              onNone: (): Array<Message> => [],
-              onSome: (conversation) => {
-                const messages = [...conversation.messages]
-                // A new prompt while tools wait: those calls are answered as abandoned so the
-                // history stays valid for the model.
-                if (conversation.pending !== undefined) {
-                  const abandoned = { ...conversation.pending.results }
-                  for (const call of conversation.pending.toolCalls) {
-                    abandoned[call.id] ??= toolResult(
-                      call.id,
-                      call.name,
-                      "Error (InputRejected): the user moved on without providing a result."
-                    )
-                  }
-                  appendResults(messages, conversation.pending.toolCalls, abandoned)
-                }
-                return messages
-              }
-            })
-            const state: State = {
-              context,
-              messages: [...withSystem(history), { role: "user", content: input.prompt }],
-              step: 0,
-              usage: {},
-              failures: new Map()
-            }
+            const history = Option.match(stored, { onNone: (): Array<Message> => [], onSome: continuedHistory })
+            const state = stateOf(context, [...withSystem(history), { role: "user", content: input.prompt }])
             yield* proceed(state, settingsOf(input, "pause"), deps)
-          }).pipe(withSpan("Agent.run", { captureStackTrace: false, attributes: { agent: options.name } }))
-        ),
+          })),
       resume: (contextId, input, runOptions = {}) =>
-        eventStream((emitters) =>
+        task(toolbox, { name: "Agent.resume", attributes: { agent: options.name } }, (deps) =>
           Effect.gen(function*() {
             const stored = yield* store.load(contextId)
             const pending = Option.flatMap(stored, (conversation) => Option.fromNullable(conversation.pending))
@@ -290,7 +304,6 @@ export const make = (options: {
               )
             }
             const step = pending.value
-            const deps: Deps = { model: yield* LanguageModel.LanguageModel, toolbox: options.toolbox, ...emitters }
             const context: ExecutionContext = {
               contextId,
               taskId: step.taskId,
@@ -301,22 +314,16 @@ export const make = (options: {
             const result = input.result
             let content: string
             if (result.success) {
-              yield* emitters.emit(yield* toolCompleteEvent(context, call, result.result))
+              yield* deps.emit(yield* toolCompleteEvent(context, call, result.result))
               content = resultText(result.result)
             } else {
               const reason = result.reason ?? "ExecutionFailed"
-              yield* emitters.emit(yield* toolErrorEvent(context, call, toolError(call, reason, result.error)))
+              yield* deps.emit(yield* toolErrorEvent(context, call, toolError(call, reason, result.error)))
               content = errorText(reason, result.error)
             }
             const results = { ...step.results, [call.id]: toolResult(call.id, call.name, content) }
             const waiting = step.waiting.filter((id) => id !== call.id)
-            const state: State = {
-              context,
-              messages: withSystem(stored.value.messages),
-              step: step.step,
-              usage: step.usage,
-              failures: new Map()
-            }
+            const state: State = { ...stateOf(context, withSystem(stored.value.messages)), step: step.step, usage: step.usage }
             if (waiting.length > 0) {
               yield* persist(state, { ...step, waiting, results })
               return yield* emitStatus(deps, context, "waiting-input", `Waiting for client tool results: ${waiting.join(", ")}`)
@@ -324,8 +331,7 @@ export const make = (options: {
             yield* emitStatus(deps, context, "working")
             appendResults(state.messages, step.toolCalls, results)
             yield* proceed(state, settingsOf({ maxSteps: step.maxSteps, ...runOptions }, "pause"), deps)
-          }).pipe(withSpan("Agent.resume", { captureStackTrace: false, attributes: { agent: options.name } }))
-        ),
+          })),
       history: (contextId) =>
         Effect.map(store.load(contextId), Option.match({ onNone: () => [], onSome: (conversation) => conversation.messages }))
     }
