@@ -546,6 +546,12 @@ describe("Bedrock provider faults", () => {
 
 describe("Bedrock bounds on what the server sends", () => {
   const MiB = 1024 * 1024
+  // Says only what came instead: an answer here is megabytes, too much for a failure message.
+  const rejection = <A>(effect: Effect.Effect<A, LanguageModel.ModelError>) =>
+    Effect.flatMap(Effect.either(effect), (result) =>
+      result._tag === "Left" && result.left._tag === "ProviderError"
+        ? Effect.succeed(result.left as ProviderError)
+        : Effect.dieMessage(`expected a ProviderError, got ${result._tag === "Right" ? "an answer" : result.left._tag}`))
   const provide = (server: BedrockServer.BedrockServer, limits?: Bedrock.BedrockConfig["limits"]) =>
     Effect.provide(Bedrock.bedrockProvider({
       model: modelId,
@@ -573,7 +579,7 @@ describe("Bedrock bounds on what the server sends", () => {
         BedrockServer.converse({ text: "a retry would get this" })
       )
       const error = yield* LanguageModel.LanguageModel.pipe(
-        Effect.flatMap((model) => failureOf(model.chat([Message.user("Hi")]))),
+        Effect.flatMap((model) => rejection(model.chat([Message.user("Hi")]))),
         provide(server, { maxResponseBytes: MiB })
       )
       expect([error.reason, error.retryable]).toEqual(["InvalidResponse", false])
@@ -595,7 +601,7 @@ describe("Bedrock bounds on what the server sends", () => {
         chunkSize: 64 * 1024
       })
       const error = yield* LanguageModel.LanguageModel.pipe(
-        Effect.flatMap((model) => failureOf(model.chat([Message.user("Hi")], undefined, { maxAttempts: 1 }))),
+        Effect.flatMap((model) => rejection(model.chat([Message.user("Hi")], undefined, { maxAttempts: 1 }))),
         provide(server)
       )
       expect([error.reason, error.status, error.retryable]).toEqual(["ServerError", 500, true])
@@ -614,7 +620,7 @@ describe("Bedrock bounds on what the server sends", () => {
         BedrockServer.textStream(["a retry would get this"])
       )
       const error = yield* LanguageModel.LanguageModel.pipe(
-        Effect.flatMap((model) => failureOf(collectChunks(model.stream([Message.user("Hi")])))),
+        Effect.flatMap((model) => rejection(collectChunks(model.stream([Message.user("Hi")])))),
         provide(server)
       )
       expect([error.reason, error.retryable]).toEqual(["InvalidResponse", false])

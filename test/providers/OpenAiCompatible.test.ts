@@ -807,6 +807,12 @@ describe("OpenAiCompatible", () => {
 
   describe("bounds on what the server sends", () => {
     const MiB = 1024 * 1024
+    // Says only what came instead: an answer here is megabytes, too much for a failure message.
+    const rejection = <A>(effect: Effect.Effect<A, LanguageModel.ModelError>) =>
+      Effect.flatMap(Effect.either(effect), (result) =>
+        result._tag === "Left" && result.left._tag === "ProviderError"
+          ? Effect.succeed(result.left as ProviderError)
+          : Effect.dieMessage(`expected a ProviderError, got ${result._tag === "Right" ? "an answer" : result.left._tag}`))
     const closedBy = (request: OpenAiServer.RecordedRequest) =>
       Effect.promise(() => request.closed).pipe(
         Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "socket still open" })
@@ -826,7 +832,7 @@ describe("OpenAiCompatible", () => {
         for (const call of ["chat", "stream"] as const) {
           const server = yield* OpenAiServer.start({ script: () => bigBody(200, "application/json", body) })
           const model = yield* provider(server, { limits: { maxResponseBytes: MiB }, resilience: { baseDelay: "1 millis" } })
-          const error = yield* failureOf(
+          const error = yield* rejection(
             call === "chat"
               ? model.chat([Message.user("x")])
               : LanguageModel.collect(model.stream([Message.user("x")]))
@@ -845,7 +851,7 @@ describe("OpenAiCompatible", () => {
           script: [bigBody(500, "text/plain", `upstream failed: ${"y".repeat(20 * MiB)}`)]
         })
         const model = yield* provider(server, { resilience: { maxAttempts: 1 } })
-        const error = yield* failureOf(model.chat([Message.user("x")]))
+        const error = yield* rejection(model.chat([Message.user("x")]))
         expect([error.reason, error.status, error.retryable]).toEqual(["ServerError", 500, true])
         expect(error.message).toContain("upstream failed: yyy")
         expect(error.message.length).toBeLessThan(1000)
@@ -858,7 +864,7 @@ describe("OpenAiCompatible", () => {
         const huge = OpenAiServer.textChunks(["x".repeat(2 * MiB)])
         const server = yield* OpenAiServer.start({ script: () => OpenAiServer.sse(huge) })
         const model = yield* provider(server, { resilience: { baseDelay: "1 millis" } })
-        const error = yield* failureOf(LanguageModel.collect(model.stream([Message.user("x")])))
+        const error = yield* rejection(LanguageModel.collect(model.stream([Message.user("x")])))
         expect([error.reason, error.retryable]).toEqual(["InvalidResponse", false])
         expect(error.message).toContain("a stream event larger than the limit of 1 MiB (maxEventBytes)")
         expect(server.completions).toHaveLength(1)
@@ -874,7 +880,7 @@ describe("OpenAiCompatible", () => {
         })
         const model = yield* provider(server, { limits: { maxEventBytes: 4096 }, resilience: { maxAttempts: 1 } })
         const read = yield* LanguageModel.collect(model.stream([Message.user("x")]))
-        const error = yield* failureOf(LanguageModel.collect(model.stream([Message.user("x")])))
+        const error = yield* rejection(LanguageModel.collect(model.stream([Message.user("x")])))
         expect([read.content?.length, error.reason]).toEqual([1000, "InvalidResponse"])
         expect(error.message).toContain("limit of 4 KiB (maxEventBytes)")
       })))
