@@ -1,5 +1,5 @@
 // Typed, dotted configuration with change notifications.
-import { Console, Effect, Queue } from "effect"
+import { Console, Effect, Option, Queue } from "effect"
 import { ConfigManager } from "effect-agent-kernel"
 
 export const program = Effect.gen(function*() {
@@ -9,7 +9,8 @@ export const program = Effect.gen(function*() {
   const complex = yield* config.get("routing.tierMapping.complex")
   const simple = yield* config.get("routing.tierMapping.simple") // a documented default
   const rejected = yield* Effect.flip(config.set("plugins.enabled", "openai")) // must be a list
-  yield* Console.log(`complex → ${complex.pipe(String)}, simple → ${simple.pipe(String)}`)
+  const show = Option.getOrElse(() => "(not set)")
+  yield* Console.log(`complex → ${show(complex)}, simple → ${show(simple)}`)
   yield* Console.log(`rejected: ${rejected.message}`)
   return { changes: yield* Queue.takeAll(changes), rejected }
 }).pipe(Effect.scoped, Effect.provide(ConfigManager.layerMemory()))
