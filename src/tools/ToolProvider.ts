@@ -12,18 +12,20 @@ import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { ToolError } from "../domain/Errors.js"
+import type { ToolError } from "../domain/Errors.js"
 import {
-  ToolCompleteEvent,
-  ToolErrorEvent,
+  timestampOf,
+  type ToolCompleteEvent,
+  type ToolErrorEvent,
   type ToolEvent,
-  ToolInputRequiredEvent,
-  ToolProgressEvent,
-  ToolStartEvent
+  type ToolInputRequiredEvent,
+  type ToolProgressEvent,
+  type ToolStartEvent
 } from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
 import { showArguments } from "../domain/Redaction.js"
+import * as CallEvents from "./internal/callEvents.js"
 import * as InternalReads from "./internal/reads.js"
 
 /**
@@ -63,15 +65,7 @@ export type ToolResult =
   | { readonly success: true; readonly result: unknown }
   | { readonly success: false; readonly error: string; readonly reason?: ToolError["reason"] }
 
-const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
-
-const fields = (context: ExecutionContext, call: ToolCall, timestamp: string) => ({
-  contextId: context.contextId,
-  taskId: context.taskId,
-  toolCallId: call.id,
-  toolName: call.name,
-  timestamp
-})
+const now = Effect.map(Clock.currentTimeMillis, timestampOf)
 
 /**
  * `tool-start` for a call; pass `args` to show redacted arguments instead of the call's own.
@@ -83,7 +77,7 @@ export const toolStartEvent = (
   call: ToolCall,
   args: Record<string, unknown> = showArguments(call.arguments)
 ): Effect.Effect<ToolStartEvent> =>
-  Effect.map(now, (timestamp) => new ToolStartEvent({ ...fields(context, call, timestamp), arguments: args }))
+  Effect.map(now, (timestamp) => CallEvents.startEvent(CallEvents.callIds(context, call), timestamp, args, true))
 
 /** @since 0.1.0 */
 export const toolProgressEvent = (
@@ -91,7 +85,7 @@ export const toolProgressEvent = (
   call: ToolCall,
   progress: { readonly progress?: number; readonly total?: number; readonly message?: string }
 ): Effect.Effect<ToolProgressEvent> =>
-  Effect.map(now, (timestamp) => new ToolProgressEvent({ ...fields(context, call, timestamp), ...progress }))
+  Effect.map(now, (timestamp) => CallEvents.progressEvent(CallEvents.callIds(context, call), timestamp, progress, true))
 
 /** @since 0.1.0 */
 export const toolCompleteEvent = (
@@ -99,7 +93,7 @@ export const toolCompleteEvent = (
   call: ToolCall,
   result: unknown
 ): Effect.Effect<ToolCompleteEvent> =>
-  Effect.map(now, (timestamp) => new ToolCompleteEvent({ ...fields(context, call, timestamp), result }))
+  Effect.map(now, (timestamp) => CallEvents.completeEvent(CallEvents.callIds(context, call), timestamp, result, true))
 
 /** @since 0.1.0 */
 export const toolInputRequiredEvent = (
@@ -109,16 +103,8 @@ export const toolInputRequiredEvent = (
   message?: string,
   answeredBy?: "callback" | "caller"
 ): Effect.Effect<ToolInputRequiredEvent> =>
-  Effect.map(
-    now,
-    (timestamp) =>
-      new ToolInputRequiredEvent({
-        ...fields(context, call, timestamp),
-        arguments: args,
-        ...(message !== undefined ? { message } : {}),
-        ...(answeredBy !== undefined ? { answeredBy } : {})
-      })
-  )
+  Effect.map(now, (timestamp) =>
+    CallEvents.inputRequiredEvent(CallEvents.callIds(context, call), timestamp, args, message, answeredBy, true))
 
 /**
  * The terminal `tool-error` event for a failure (the seed's `toolErrorEvent`). A plain string is
@@ -131,29 +117,21 @@ export const toolErrorEvent = (
   call: ToolCall,
   error: ToolError | string
 ): Effect.Effect<ToolErrorEvent> =>
-  Effect.map(
-    now,
-    (timestamp) =>
-      new ToolErrorEvent({
-        ...fields(context, call, timestamp),
-        reason: typeof error === "string" ? "ExecutionFailed" : error.reason,
-        error: typeof error === "string" ? error : error.message
-      })
-  )
+  Effect.map(now, (timestamp) =>
+    CallEvents.errorEvent(
+      CallEvents.callIds(context, call),
+      timestamp,
+      typeof error === "string" ? { reason: "ExecutionFailed", message: error } : error,
+      true
+    ))
 
 /**
  * A `ToolError` for a call, with the call's name and id filled in.
  *
  * @since 0.1.0
  */
-export const toolError = (call: ToolCall, reason: ToolError["reason"], message: string, details?: unknown): ToolError =>
-  new ToolError({
-    reason,
-    toolName: call.name,
-    toolCallId: call.id,
-    message,
-    ...(details !== undefined ? { details } : {})
-  })
+export const toolError: (call: ToolCall, reason: ToolError["reason"], message: string, details?: unknown) => ToolError =
+  CallEvents.toolError
 
 /**
  * Converts a `ToolResult` into events (the seed's `toolResultToEvents`): a success becomes

@@ -12,7 +12,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { ToolError } from "../domain/Errors.js"
@@ -21,6 +20,7 @@ import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
 import { recording } from "../internal/tracing.js"
 import type { Reads, Runner, ToolProvider } from "./ToolProvider.js"
+import * as Settlement from "./internal/settlement.js"
 import { isTerminal, readsToStream, runnerOf, runReads, toolError, toolErrorEvent } from "./ToolProvider.js"
 
 /**
@@ -405,29 +405,16 @@ const settle = (
         },
         onFailure: (cause: Cause.Cause<ToolError>) => {
           if (open.size === 0) return Channel.void
-          const failure = Cause.failureOption(cause)
-          if (Option.isSome(failure)) return closeAll(() => failure.value)
-          if (Cause.isInterruptedOnly(cause)) {
-            return closeAll((call) =>
-              toolError(call, "ExecutionFailed", `Tool "${call.name}" was interrupted before it finished.`)
-            )
-          }
-          return Channel.zipRight(
-            Channel.fromEffect(
-              Effect.logError("A tool provider crashed", Cause.pretty(cause)).pipe(
-                Effect.annotateLogs({ toolNames: calls.map((call) => call.name).join(","), contextId: context.contextId })
-              )
-            ),
-            closeAll((call) =>
-              toolError(call, "ExecutionFailed", `Tool "${call.name}" crashed: ${defectMessage(Cause.squash(cause))}`)
-            )
-          )
+          const closed = closeAll((call) => Settlement.settle(call, cause))
+          return Settlement.isCrash(cause)
+            ? Channel.zipRight(Channel.fromEffect(Settlement.logCrash(calls, context.contextId, cause)), closed)
+            : closed
         },
         onDone: () => {
           // A call whose stream ends waiting for outside input (a remote agent's question) is
           // settled: the caller decides how to answer it.
           for (const id of asked) open.delete(id)
-          return closeAll((call) => toolError(call, "ExecutionFailed", `Tool "${call.name}" ended without a result.`))
+          return closeAll(Settlement.endedWithoutResult)
         }
       })
     return inSpan(Channel.pipeTo(Stream.toChannel(stream), loop), attributes, services)
@@ -466,6 +453,3 @@ const inSpan = <A>(
           ))
     )
   }))
-
-const defectMessage = (defect: unknown): string =>
-  defect instanceof Error ? defect.message : typeof defect === "string" ? defect : String(defect)
