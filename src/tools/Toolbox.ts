@@ -4,24 +4,20 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
+import type * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import { ToolError } from "../domain/Errors.js"
+import type { ToolError } from "../domain/Errors.js"
 import type { ToolEvent } from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
-import { recording } from "../internal/tracing.js"
-import type { Reads, Runner, ToolProvider } from "./ToolProvider.js"
-import * as Settlement from "./internal/settlement.js"
-import { isTerminal, readsToStream, runnerOf, runReads, toolError, toolErrorEvent } from "./ToolProvider.js"
+import { checkConcurrency, Dispatch } from "./internal/toolboxDispatch.js"
+import * as ToolIndex from "./internal/toolIndex.js"
+import type { Reads, ToolProvider } from "./ToolProvider.js"
+import { runReads } from "./ToolProvider.js"
 
 /**
  * The toolbox the agent uses: every provider's tools under one lookup. Its methods need nothing
@@ -71,13 +67,6 @@ export interface Options {
   readonly concurrency?: number
 }
 
-interface Index {
-  readonly owner: ReadonlyMap<string, ToolProvider<any>>
-  readonly definitions: ReadonlyArray<ToolDefinition>
-  /** Each provider's last successful listing, kept when a later listing fails. */
-  readonly listings: ReadonlyArray<ReadonlyArray<ToolDefinition>>
-}
-
 /**
  * Builds a toolbox from providers, capturing their requirements now so the service's methods
  * need nothing. At start-up every provider must list its tools, and two providers offering one
@@ -115,113 +104,18 @@ export const make = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
     // The span the toolbox happened to be built in must not become the parent of every tool call's span.
     const captured = Context.omit(Tracer.ParentSpan)(yield* Effect.context<R>()) as Context.Context<R>
     const typed = providers as ReadonlyArray<ToolProvider<R>>
-
-    const initial = yield* Effect.forEach(
-      typed,
-      (provider) => Effect.mapError(provider.getTools, (error) => listingFailed(provider, error)),
-      { concurrency: "unbounded" }
-    )
-    // The hot path reads this index synchronously; `getTools` swaps in a complete new one.
-    let index: Index = yield* buildIndex(typed, initial)
-
-    const getTools = Effect.forEach(typed, (provider) => Effect.either(provider.getTools), {
-      concurrency: "unbounded"
-    }).pipe(
-      Effect.flatMap((results) =>
-        Effect.forEach(results, (result, i) =>
-          Either.match(result, {
-            onRight: Effect.succeed,
-            onLeft: (error) =>
-              Effect.as(
-                Effect.logWarning(
-                  `Tool provider "${typed[i]!.name}" could not list its tools; keeping its last known list`,
-                  error.message
-                ),
-                index.listings[i]!
-              )
-          }))
-      ),
-      Effect.flatMap((listings) => buildIndex(typed, listings)),
+    // Most providers need no services; merging none into the context would be wasted work per call.
+    const services = captured.unsafeMap.size === 0 ? undefined : (captured as Context.Context<never>)
+    const dispatch = new Dispatch(yield* ToolIndex.initial(typed), services, defaultConcurrency)
+    const getTools = ToolIndex.relist(typed, () => dispatch.index).pipe(
       Effect.map((next) => {
-        index = next
+        dispatch.index = next
         return next.definitions
       }),
       Effect.provide(captured),
       Effect.withSpan("Toolbox.getTools")
     )
-
-    // Most providers need no services; merging none into the context would be wasted work per call.
-    const services = captured.unsafeMap.size === 0 ? undefined : (captured as Context.Context<never>)
-
-    const spanOf = (provider: ToolProvider<R>, calls: ReadonlyArray<ToolCall>, context: ExecutionContext) => ({
-      "tool.provider": provider.name,
-      "tool.name": calls.length === 1 ? calls[0]!.name : calls.map((call) => call.name),
-      "tool.call_id": calls.length === 1 ? calls[0]!.id : calls.map((call) => call.id),
-      "agent.context_id": context.contextId
-    })
-
-    const run = (
-      provider: ToolProvider<R>,
-      calls: ReadonlyArray<ToolCall>,
-      context: ExecutionContext,
-      stream: Stream.Stream<ToolEvent, ToolError, R>
-    ): Stream.Stream<ToolEvent> =>
-      settle(calls, context, stream as Stream.Stream<ToolEvent, ToolError>, services, spanOf(provider, calls, context))
-
-    // A provider with a runner (local tools, MCP) settles its calls and opens the span itself:
-    // one run of reads per call (or per batch) instead of its stream wrapped in the toolbox's.
-    const readsWith = (
-      provider: ToolProvider<R>,
-      runner: Runner,
-      calls: ReadonlyArray<ToolCall>,
-      context: ExecutionContext,
-      concurrency: number
-    ): Reads =>
-      runner(calls, context, {
-        settle: true,
-        concurrency,
-        services,
-        span: { name: "Toolbox.execute", attributes: spanOf(provider, calls, context) }
-      })
-
-    // The calls as one run of reads, when one provider with a runner takes them all at once.
-    const readsOf: OpenReads = (calls, context, concurrency) => {
-      if (calls.length === 0) return undefined
-      const provider = index.owner.get(calls[0]!.name)
-      const runner = provider === undefined ? undefined : runnerOf(provider)
-      if (runner === undefined) return undefined
-      if (calls.length === 1) return readsWith(provider!, runner.run, calls, context, 1)
-      if (runner.batches !== true || !calls.every((call) => index.owner.get(call.name) === provider)) return undefined
-      return readsWith(provider!, runner.run, calls, context, checkConcurrency(concurrency ?? defaultConcurrency))
-    }
-
-    const execute = (call: ToolCall, context: ExecutionContext): Stream.Stream<ToolEvent> =>
-      Stream.suspend(() => {
-        const provider = index.owner.get(call.name)
-        if (provider === undefined) return Stream.fromEffect(toolErrorEvent(context, call, notFound(call, index)))
-        const reads = readsOf([call], context, 1)
-        return reads !== undefined
-          ? readsToStream(() => reads) as Stream.Stream<ToolEvent>
-          : run(provider, [call], context, provider.execute(call, context))
-      })
-
-    const executeBatch: Service["executeBatch"] = (calls, context, batchOptions) =>
-      Stream.suspend(() => {
-        const concurrency = batchOptions?.concurrency === undefined
-          ? defaultConcurrency
-          : checkConcurrency(batchOptions.concurrency)
-        if (calls.length === 1) return execute(calls[0]!, context)
-        // The common batch: every call for one provider that batches through its runner (local
-        // tools), run as one stream with the batch's concurrency.
-        const reads = readsOf(calls, context, concurrency)
-        if (reads !== undefined) return readsToStream(() => reads) as Stream.Stream<ToolEvent>
-        return Stream.mergeAll(plan(calls, index).map((unit) =>
-          unit.provider?.executeBatch === undefined || unit.calls.length === 1
-            ? execute(unit.calls[0]!, context)
-            : run(unit.provider, unit.calls, context, unit.provider.executeBatch(unit.calls, context))
-        ), { concurrency })
-      })
-
+    const { execute, executeBatch, readsOf } = dispatch
     return { getTools, execute, executeBatch, reads: { open: readsOf, executeBatch } } satisfies Service
   })
 }
@@ -285,171 +179,3 @@ export const layer = <const Providers extends ReadonlyArray<ToolProvider<any>>>(
   providers: Providers,
   options?: Options
 ): Layer.Layer<Toolbox, ToolError, Requirements<Providers[number]>> => Layer.effect(Toolbox, make(providers, options))
-
-const checkConcurrency = (concurrency: number): number => {
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new Error(`Toolbox: concurrency must be a whole number of at least 1, got ${concurrency}.`)
-  }
-  return concurrency
-}
-
-const listingFailed = (provider: ToolProvider<any>, error: ToolError): ToolError =>
-  new ToolError({ ...error, message: `Tool provider "${provider.name}" could not list its tools: ${error.message}` })
-
-const buildIndex = (
-  providers: ReadonlyArray<ToolProvider<any>>,
-  listings: ReadonlyArray<ReadonlyArray<ToolDefinition>>
-): Effect.Effect<Index, ToolError> => {
-  const owner = new Map<string, ToolProvider<any>>()
-  const definitions: Array<ToolDefinition> = []
-  for (let i = 0; i < providers.length; i++) {
-    const provider = providers[i]!
-    for (const definition of listings[i]!) {
-      const first = owner.get(definition.name)
-      if (first !== undefined) {
-        return Effect.fail(
-          new ToolError({
-            reason: "ExecutionFailed",
-            toolName: definition.name,
-            toolCallId: "",
-            message: first === provider
-              ? `Tool provider "${provider.name}" offers the tool "${definition.name}" twice; tool names must be unique.`
-              : `The tool "${definition.name}" is offered by two providers, "${first.name}" and "${provider.name}"; ` +
-                `remove one, rename it, or prefix one provider's tool names.`
-          })
-        )
-      }
-      owner.set(definition.name, provider)
-      definitions.push(definition)
-    }
-  }
-  return Effect.succeed({ owner, definitions, listings })
-}
-
-const namesShown = 10
-
-const notFound = (call: ToolCall, index: Index): ToolError => {
-  const names = index.definitions.map((definition) => definition.name)
-  const shown = names.slice(0, namesShown).join(", ")
-  const more = names.length > namesShown ? ` (and ${names.length - namesShown} more)` : ""
-  return toolError(
-    call,
-    "NotFound",
-    names.length === 0
-      ? `Unknown tool "${call.name}": no tools are available.`
-      : `Unknown tool "${call.name}". Available tools: ${shown}${more}. Call one of these by its exact name.`
-  )
-}
-
-/** Groups a batch into units of work: one call, or all calls for a provider with its own batching. */
-const plan = (
-  calls: ReadonlyArray<ToolCall>,
-  index: Index
-): ReadonlyArray<{ readonly provider: ToolProvider<any> | undefined; readonly calls: Array<ToolCall> }> => {
-  const units: Array<{ readonly provider: ToolProvider<any> | undefined; readonly calls: Array<ToolCall> }> = []
-  const grouped = new Map<ToolProvider<any>, Array<ToolCall>>()
-  for (const call of calls) {
-    const provider = index.owner.get(call.name)
-    // A provider that batches through its runner runs each call of a mixed batch in its own
-    // slot, as `execute` does, so the batch's concurrency still counts every call.
-    if (provider?.executeBatch === undefined || (provider !== undefined && runnerOf(provider)?.batches === true)) {
-      units.push({ provider, calls: [call] })
-      continue
-    }
-    const group = grouped.get(provider)
-    if (group !== undefined) {
-      group.push(call)
-    } else {
-      const created = [call]
-      grouped.set(provider, created)
-      units.push({ provider, calls: created })
-    }
-  }
-  return units
-}
-
-/**
- * Makes a provider's stream end every call with exactly one terminal event: failures, defects
- * and interruptions become `tool-error` events for the calls still open, and a stream that
- * ends early closes the rest with "ended without a result". The provider's stream runs in a
- * `Toolbox.execute` span, with the toolbox's captured services. One read loop does the
- * bookkeeping, so a call costs one stage here rather than a map, a catch and a concatenation.
- */
-const settle = (
-  calls: ReadonlyArray<ToolCall>,
-  context: ExecutionContext,
-  stream: Stream.Stream<ToolEvent, ToolError>,
-  services: Context.Context<never> | undefined,
-  attributes: Record<string, unknown>
-): Stream.Stream<ToolEvent> =>
-  Stream.fromChannel(Channel.suspend(() => {
-    const open = new Map<string, ToolCall>()
-    const asked = new Set<string>()
-    for (const call of calls) open.set(call.id, call)
-    const closeAll = (errorFor: (call: ToolCall) => ToolError): Channel.Channel<Chunk.Chunk<ToolEvent>> => {
-      const remaining = Array.from(open.values())
-      open.clear()
-      return remaining.length === 0 ? Channel.void : Channel.flatMap(
-        Channel.fromEffect(Effect.forEach(remaining, (call) => toolErrorEvent(context, call, errorFor(call)))),
-        (events) => Channel.write(Chunk.unsafeFromArray(events))
-      )
-    }
-    const loop: Channel.Channel<Chunk.Chunk<ToolEvent>, Chunk.Chunk<ToolEvent>, never, ToolError, unknown, unknown> =
-      Channel.readWithCause({
-        onInput: (chunk: Chunk.Chunk<ToolEvent>) => {
-          for (const event of chunk) {
-            if (isTerminal(event)) open.delete(event.toolCallId)
-            else if (event.type === "tool-input-required") asked.add(event.toolCallId)
-          }
-          return Channel.zipRight(Channel.write(chunk), loop)
-        },
-        onFailure: (cause: Cause.Cause<ToolError>) => {
-          if (open.size === 0) return Channel.void
-          const closed = closeAll((call) => Settlement.settle(call, cause))
-          return Settlement.isCrash(cause)
-            ? Channel.zipRight(Channel.fromEffect(Settlement.logCrash(calls, context.contextId, cause)), closed)
-            : closed
-        },
-        onDone: () => {
-          // A call whose stream ends waiting for outside input (a remote agent's question) is
-          // settled: the caller decides how to answer it.
-          for (const id of asked) open.delete(id)
-          return closeAll(Settlement.endedWithoutResult)
-        }
-      })
-    return inSpan(Channel.pipeTo(Stream.toChannel(stream), loop), attributes, services)
-  }))
-
-/**
- * Runs a channel in a `Toolbox.execute` span (ended when the channel ends) with the given
- * services added: `Stream.withSpan` and `Stream.provideSomeContext` in one stage, without the
- * scope `Stream.withSpan` opens. The span is made only for a tracer that records it (see
- * `internal/tracing.ts`).
- */
-const inSpan = <A>(
-  channel: Channel.Channel<A, unknown, never, unknown, unknown, unknown>,
-  attributes: Record<string, unknown>,
-  services: Context.Context<never> | undefined
-): Channel.Channel<A, unknown, never, unknown, unknown, unknown> =>
-  Channel.unwrap(Effect.withFiberRuntime((fiber) => {
-    if (!recording(fiber)) {
-      return Effect.succeed(
-        services === undefined
-          ? channel
-          : Channel.mapInputContext(channel, (outer: Context.Context<never>) => Context.merge(outer, services))
-      )
-    }
-    return Effect.flatMap(
-      Effect.makeSpan("Toolbox.execute", { captureStackTrace: false, attributes }),
-      (span) =>
-        Effect.map(FiberRef.get(FiberRef.currentTracerTimingEnabled), (timing) =>
-          Channel.ensuringWith(
-            Channel.mapInputContext(channel, (outer: Context.Context<never>) =>
-              Context.add(services === undefined ? outer : Context.merge(outer, services), Tracer.ParentSpan, span)),
-            (exit) =>
-              Effect.clockWith((clock) =>
-                Effect.sync(() => span.end(timing ? clock.unsafeCurrentTimeNanos() : BigInt(0), exit))
-              )
-          ))
-    )
-  }))
