@@ -57,6 +57,7 @@ describe("README examples", () => {
       "scripts/examples/conversation.ts",
       "scripts/examples/provider.ts",
       "scripts/examples/router.ts",
+      "scripts/examples/routing.ts",
       "scripts/examples/secrets.ts",
       "scripts/examples/tools.ts"
     ])
@@ -119,6 +120,14 @@ describe("README examples", () => {
       expect(run.stderr).toBe("")
       expect(run.code).toBe(0)
       expect(run.stdout).toBe("LiteLLM (gpt-4o-mini): Hello! (a local stand-in server, not a model)\n")
+    }))
+
+  it.live("routing: run as written, a greeting goes to the small model's tier and a proof to the large one's", () =>
+    Effect.gen(function*() {
+      const run = yield* runScript("scripts/examples/routing.ts")
+      expect(run.stderr).toBe("")
+      expect(run.code).toBe(0)
+      expect(run.stdout).toBe("Hi there!… simple → small\nProve that there are infinitely many pri… reasoning → large\n")
     }))
 
   it.effect("tools: a valid call completes and an invalid one ends in a tool-error event", () =>

@@ -16,31 +16,25 @@
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as LayerMap from "effect/LayerMap"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Queue from "effect/Queue"
-import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ConfigChange, ConfigManager } from "../config/ConfigManager.js"
-import { type ProviderError, RoutingError } from "../domain/Errors.js"
-import type { ChatChunk, Message, QueryTier, RouteAttempt, ToolDefinition } from "../domain/Message.js"
-import { makeSpan } from "../internal/tracing.js"
+import type { PluginError } from "../domain/Errors.js"
+import type { QueryTier } from "../domain/Message.js"
 import { PluginRegistry } from "../plugins/ProviderPlugin.js"
 import * as LanguageModel from "../providers/LanguageModel.js"
 import * as Resilience from "../providers/Resilience.js"
 import { SecretsManager } from "../secrets/SecretsManager.js"
-import { Availability } from "./internal/availability.js"
-import { HealthBook } from "./internal/health.js"
 import { watchRoutingConfig } from "./internal/mappingCheck.js"
-import { QueryClassifier } from "./QueryClassifier.js"
+import * as Router from "./internal/router.js"
+import { make as QueryClassifierMake, QueryClassifier, type Service as QueryClassifierService } from "./QueryClassifier.js"
 
 /** The tiers, cheapest first. @since 0.1.0 */
 export const tiers: ReadonlyArray<QueryTier> = ["simple", "moderate", "complex", "reasoning"]
@@ -82,14 +76,10 @@ export const candidatesFor = (
   return [...new Set([...(primary !== undefined ? [primary] : []), ...others])]
 }
 
-/** Errors before the first chunk that send the request on to the next provider. */
-const movesOn = (error: ProviderError) => error.retryable || error.reason === "Unauthorized" || error.reason === "NotFound"
-
-/** Failures that start a cooldown at once, whatever the recent calls say. */
-const isSevere = (error: ProviderError) => error.reason === "Unauthorized" || error.reason === "NotFound"
-
 /**
- * Builds the routed `LanguageModel`.
+ * Builds the routed `LanguageModel` over the enabled plugins: `routing.tierMapping` maps tiers
+ * to plugin ids, `routing.fallbacks` orders the rest, and each provider is built by the
+ * `PluginRegistry` when first used and rebuilt when its config or secrets change.
  *
  * @since 0.1.0
  */
@@ -103,29 +93,18 @@ export const make = (options: RouterOptions = {}) =>
       (id: string) => Layer.scoped(LanguageModel.LanguageModel, registry.createProvider(id)),
       { idleTimeToLive: options.idleTimeToLive ?? "5 minutes" }
     )
-    const healthTtl = options.healthTtl !== undefined
+    const healthTtlMs = options.healthTtl !== undefined
       ? Duration.toMillis(options.healthTtl)
       : yield* numberAt(config, "routing.healthTtlMs", 30_000)
     let cooldownMs = options.cooldown !== undefined
       ? Duration.toMillis(options.cooldown)
       : yield* numberAt(config, "routing.cooldownMs", 30_000)
-    const health = new HealthBook(() => ({ cooldownMs, windowMs: 60_000, minCalls: 3 }))
-    const availability = new Availability(healthTtl)
-    const known = new Set<string>()
-
-    const invalidate = (id: string) =>
-      Effect.suspend(() => {
-        availability.forget(id)
-        health.reset(id)
-        return providers.invalidate(id)
-      })
-    const invalidateAll = Effect.suspend(() => Effect.forEach([...known], invalidate, { discard: true }))
 
     // Pairing, unpairing and edits take effect on the next request: rebuild what they touch.
-    const applyChange = (change: ConfigChange) => {
+    const applyChange = (invalidate: Router.Invalidator) => (change: ConfigChange) => {
       const [head, id] = change.key.split(".")
-      if (head === "providers" && id !== undefined) return invalidate(id)
-      if (head === "providers" || head === "plugins") return invalidateAll
+      if (head === "providers" && id !== undefined) return invalidate.one(id)
+      if (head === "providers" || head === "plugins") return invalidate.all
       if (change.key === "routing.cooldownMs" || change.key === "routing") {
         return Effect.map(config.get("routing.cooldownMs"), (value) => {
           if (options.cooldown === undefined && Option.isSome(value) && Predicate.isNumber(value.value)) {
@@ -143,24 +122,18 @@ export const make = (options: RouterOptions = {}) =>
       const size = configChanges.unsafeSize()
       return Option.isSome(size) && size.value === 0 ? Effect.succeed(Chunk.empty<ConfigChange>()) : Queue.takeAll(configChanges)
     })
-    const applyPendingChanges = Effect.flatMap(takeChanges, (changes) => {
-      if (Chunk.isEmpty(changes)) return Effect.void
-      // The tier mapping and fallbacks are read again after any change.
-      mappingCache = undefined
-      fallbacksCache.clear()
-      return Effect.forEach(changes, applyChange, { discard: true })
-    })
+    const refresh = (invalidate: Router.Invalidator) =>
+      Effect.flatMap(takeChanges, (changes) => {
+        if (Chunk.isEmpty(changes)) return Effect.void
+        // The tier mapping and fallbacks are read again after any change.
+        mappingCache = undefined
+        fallbacksCache.clear()
+        return Effect.forEach(changes, applyChange(invalidate), { discard: true })
+      })
     // A tier mapped to a provider no enabled plugin provides is said at once, not per request.
     yield* watchRoutingConfig(config, registry)
-    yield* secrets.changes.pipe(
-      Stream.runForEach((change) => {
-        const [head, id] = change.key.split(".")
-        return head === "provider" && id !== undefined ? invalidate(id) : invalidateAll
-      }),
-      Effect.forkScoped
-    )
 
-    // Read from the config once, then kept until the config changes (see applyPendingChanges).
+    // Read from the config once, then kept until the config changes (see `refresh`).
     let mappingCache: Partial<Record<QueryTier, string>> | undefined
     const fallbacksCache = new Map<QueryTier, ReadonlyArray<string> | undefined>()
     const readMapping = Effect.suspend(() =>
@@ -186,190 +159,111 @@ export const make = (options: RouterOptions = {}) =>
           })
       )
 
-    const isAvailable = (id: string, service: LanguageModel.Service): Effect.Effect<boolean> =>
-      availability.check(id, service.isAvailable)
-
-    const now = Effect.clockWith((clock) => clock.currentTimeMillis)
-
-    // Chooses a provider and reads the first chunk of its answer, moving on to the next
-    // candidate while nothing has reached the caller. Everything the chosen attempt holds lives
-    // in `outer`, which the returned reads close.
-    const select = (
-      outer: Scope.CloseableScope,
-      messages: ReadonlyArray<Message>,
-      tools: ReadonlyArray<ToolDefinition> | undefined,
-      chatOptions: LanguageModel.ChatOptions
-    ): Effect.Effect<Resilience.Reads, LanguageModel.ModelError> =>
-      Effect.gen(function*() {
-        yield* applyPendingChanges
-        const forced = chatOptions.tier
-        const decision = forced !== undefined
-          ? { tier: forced, score: 1, confidence: 1, signals: ["forced"] as ReadonlyArray<string> }
-          : yield* classifier.classify(messages)
-        const candidates = candidatesFor(decision.tier, yield* readMapping, yield* readFallbacks(decision.tier))
-        const { tier: _tier, ...providerOptions } = chatOptions
-        const attempts: Array<RouteAttempt> = []
-        for (const id of candidates) {
-          known.add(id)
-          const admission = health.admit(id, yield* now)
-          if (admission === "cooldown") {
-            attempts.push({ provider: id, reason: "in cooldown after recent failures" })
-            continue
-          }
-          const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
-          if (admission === "probe") {
-            // A probe that ends undecided (the caller stopped reading or was interrupted) must
-            // free the slot, or the provider would stay skipped for good.
-            yield* Scope.addFinalizer(scope, Effect.sync(() => health.releaseProbe(id)))
-          }
-          const attempt = yield* Effect.gen(function*() {
-            const runtime = yield* providers.runtime(id)
-            const service = Context.get(runtime.context, LanguageModel.LanguageModel)
-            if (admission === "admit" && !(yield* isAvailable(id, service))) {
-              return undefined
-            }
-            // While other providers remain, one attempt: failing over beats retrying a dead one.
-            const last = candidates.indexOf(id) === candidates.length - 1
-            // Opened and registered with the attempt's scope in one step, so an interruption
-            // in between cannot leave the answer open.
-            const reads = yield* Effect.acquireRelease(
-              Resilience.openReads(service, messages, tools, last ? providerOptions : { ...providerOptions, maxAttempts: 1 }),
-              (reads, exit) => reads.close(exit)
-            )
-            return { first: yield* reads.next, reads }
-          }).pipe(Scope.extend(scope), Effect.either)
-          if (attempt._tag === "Right" && attempt.right !== undefined) {
-            const routeChunk: ChatChunk = {
-              _tag: "route",
-              tier: decision.tier,
-              provider: id,
-              score: decision.score,
-              confidence: decision.confidence,
-              signals: decision.signals,
-              forced: forced !== undefined,
-              fallbacksTried: attempts
-            }
-            const { first, reads } = attempt.right
-            return routedReads(id, outer, reads, Chunk.prepend(first ?? Chunk.empty(), routeChunk), first === undefined)
-          }
-          if (attempt._tag === "Left" && attempt.left._tag === "ProviderError") {
-            // Recorded before the scope closes, so a probe is decided here and not released.
-            health.record(id, yield* now, false, isSevere(attempt.left))
-          }
-          yield* Scope.close(scope, Exit.void)
-          if (attempt._tag === "Right") {
-            attempts.push({ provider: id, reason: "unavailable (health check failed)" })
-            continue
-          }
-          const error = attempt.left
-          if (error._tag === "PluginError") {
-            // A provider that could not be built is not cached: it may be enabled any moment.
-            yield* providers.invalidate(id)
-            attempts.push({ provider: id, reason: `not loaded: ${error.message}` })
-            continue
-          }
-          if (error._tag === "RoutingError") return yield* Effect.fail(error)
-          if (!movesOn(error)) return yield* Effect.fail(error)
-          attempts.push({ provider: id, reason: `${error.reason}: ${error.message}` })
-        }
-        return yield* Effect.fail(
-          new RoutingError({
-            reason: "NoProviderAvailable",
-            tier: decision.tier,
-            attempts,
-            message: candidates.length === 0
-              ? `No provider is mapped for tier "${decision.tier}". Set routing.tierMapping.${decision.tier} or pair a provider (scripts/pair.ts <provider>).`
-              : `No provider could serve tier "${decision.tier}": ` +
-                attempts.map((attempt) => `${attempt.provider} (${attempt.reason})`).join("; ") +
-                `. Pair a provider (scripts/pair.ts <provider>) or check the ones listed.`
-          })
-        )
-      })
-
-    // The chosen provider's answer: the route chunk with its first chunk, then the rest as it
-    // comes. Its end or failure is recorded in the provider's health; a caller that stops
-    // reading early records nothing.
-    const routedReads = (
-      id: string,
-      outer: Scope.CloseableScope,
-      reads: Resilience.Reads,
-      first: Chunk.Chunk<ChatChunk>,
-      over: boolean
-    ): Resilience.Reads => {
-      let pending: Chunk.Chunk<ChatChunk> | undefined = first
-      let finished = false
-      const ended = (chunk: Chunk.Chunk<ChatChunk> | undefined) => {
-        if (chunk !== undefined) return Effect.succeed(chunk)
-        finished = true
-        return Effect.flatMap(now, (at) =>
-          Effect.sync(() => {
-            health.record(id, at, true)
-            return undefined
-          }))
-      }
-      const failed = (error: LanguageModel.ModelError) =>
-        Effect.flatMap(now, (at) =>
-          Effect.zipRight(
-            Effect.sync(() => health.record(id, at, false, error._tag === "ProviderError" && isSevere(error))),
-            Effect.fail(error)
-          ))
-      return {
-        next: Effect.suspend(() => {
-          const chunk = pending
-          if (chunk !== undefined) {
-            pending = undefined
-            return Effect.succeed(chunk)
-          }
-          if (finished) return Effect.succeed(undefined)
-          // An answer that ended with its first read is not read again.
-          return over ? ended(undefined) : Effect.matchEffect(reads.next, { onFailure: failed, onSuccess: ended })
-        }),
-        close: (exit) => Scope.close(outer, exit),
-        ready: () => pending !== undefined || reads.ready?.() === true
-      }
-    }
-
-    // One routed answer as reads, in a span of its own that ends when the reads are closed (made
-    // only for a tracer that records it, see `internal/tracing.ts`).
-    const openRoute: Resilience.OpenPull = (messages, tools, chatOptions = {}) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(makeSpan("TierRouter.stream", { captureStackTrace: false }), (span) => {
-          const end = (exit: Exit.Exit<unknown, unknown>) =>
-            Effect.flatMap(Clock.currentTimeNanos, (at) => Effect.sync(() => span!.end(at, exit)))
-          return Effect.flatMap(Scope.make(), (outer) =>
-            Effect.zipRight(
-              span === undefined ? Effect.void : Scope.addFinalizerExit(outer, end),
-              Effect.onError(
-                restore(
-                  span === undefined
-                    ? select(outer, messages, tools, chatOptions)
-                    : Effect.withParentSpan(select(outer, messages, tools, chatOptions), span)
-                ),
-                (cause) => Scope.close(outer, Exit.failCause(cause))
-              )
-            ))
-        })
-      )
-
-    const service: LanguageModel.Service = LanguageModel.make({
-      id: "tier-router",
-      name: "Tier router",
-      stream: (messages, tools, chatOptions) => Resilience.readsStream(openRoute(messages, tools, chatOptions)),
-      isAvailable: Effect.gen(function*() {
-        yield* applyPendingChanges
-        const mapping = yield* readMapping
-        for (const id of new Set(Object.values(mapping))) {
-          const available = yield* Effect.scoped(
-            Effect.flatMap(providers.runtime(id), (runtime) =>
-              isAvailable(id, Context.get(runtime.context, LanguageModel.LanguageModel)))
-          ).pipe(Effect.orElseSucceed(() => false))
-          if (available) return true
-        }
-        return false
-      })
+    const { invalidate, service } = yield* Router.make({
+      providers,
+      classifier,
+      candidates: (tier) =>
+        Effect.flatMap(readMapping, (mapping) => Effect.map(readFallbacks(tier), (fallbacks) => candidatesFor(tier, mapping, fallbacks))),
+      mapped: Effect.map(readMapping, (mapping) => [...new Set(Object.values(mapping))]),
+      refresh,
+      buildFailure: (error) => Predicate.isTagged(error, "PluginError") ? (error as PluginError).message : undefined,
+      healthTtlMs,
+      cooldownMs: () => cooldownMs
     })
-    return Resilience.withPullSource(service, openRoute)
+    yield* secrets.changes.pipe(
+      Stream.runForEach((change) => {
+        const [head, id] = change.key.split(".")
+        return head === "provider" && id !== undefined ? invalidate.one(id) : invalidate.all
+      }),
+      Effect.forkScoped
+    )
+    return service
   })
+
+/**
+ * How `fromLayers` routes: a provider Layer per tier (one Layer given for several tiers is built
+ * once), the tiers to fall back to, and the classifier.
+ *
+ * @since 0.1.0
+ */
+export interface LayersOptions<L extends Layer.Layer<LanguageModel.LanguageModel, any, any>> extends RouterOptions {
+  readonly tiers: Partial<Record<QueryTier, L>>
+  /**
+   * The tiers whose providers a request falls back to, in order (default: the other tiers'
+   * providers by tier distance, the higher tier first at equal distance).
+   */
+  readonly fallbacks?: Partial<Record<QueryTier, ReadonlyArray<QueryTier>>>
+  /** Classifies each request (default: `QueryClassifier` with its default settings). */
+  readonly classifier?: QueryClassifierService
+}
+
+/**
+ * The tier router over `LanguageModel` Layers you hold: each request is classified and served by
+ * its tier's provider, with the same fallbacks, health checks, cooldowns and `route` decision as
+ * the router over plugins. Every Layer is built when the router starts (so a bad one fails it)
+ * and again after `idleTimeToLive` unused; the route names the provider by its `id`.
+ *
+ * @example
+ * ```ts
+ * const Model = TierRouter.fromLayers({
+ *   tiers: {
+ *     simple: OpenAiCompatible.ollamaProvider({ model: "llama3.2" }),
+ *     complex: OpenAiCompatible.openAIProvider({ model: "gpt-4.1" })
+ *   }
+ * }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ * ```
+ * @since 0.1.0
+ */
+export const fromLayers = <L extends Layer.Layer<LanguageModel.LanguageModel, any, any>>(
+  options: LayersOptions<L>
+): Layer.Layer<LanguageModel.LanguageModel, Layer.Layer.Error<L>, Layer.Layer.Context<L>> =>
+  // The providers' own requirements are taken from the context the router is built in.
+  Layer.scoped(
+    LanguageModel.LanguageModel,
+    Effect.gen(function*() {
+      // One key per distinct Layer: the first tier it serves.
+      const keyOf = new Map<L, string>()
+      const layerOf = new Map<string, L>()
+      const mapping: Partial<Record<QueryTier, string>> = {}
+      for (const tier of tiers) {
+        const layer = options.tiers[tier]
+        if (layer === undefined) continue
+        if (!keyOf.has(layer)) {
+          keyOf.set(layer, tier)
+          layerOf.set(tier, layer)
+        }
+        mapping[tier] = keyOf.get(layer)!
+      }
+      const providers = yield* LayerMap.make((key: string) => layerOf.get(key)!, {
+        idleTimeToLive: options.idleTimeToLive ?? "5 minutes"
+      })
+      // Built now, so a Layer that cannot be built fails the router's start; the route names
+      // each provider by its id.
+      const idOf = new Map<string, string>()
+      for (const key of layerOf.keys()) {
+        const runtime = yield* Effect.scoped(providers.runtime(key))
+        idOf.set(key, Context.get(runtime.context as Context.Context<LanguageModel.LanguageModel>, LanguageModel.LanguageModel).id)
+      }
+      const fallbacks = (tier: QueryTier) => {
+        const listed = options.fallbacks?.[tier]
+        return listed === undefined ? undefined : listed.flatMap((other) => mapping[other] !== undefined ? [mapping[other]!] : [])
+      }
+      const candidates = new Map(tiers.map((tier) => [tier, candidatesFor(tier, mapping, fallbacks(tier))] as const))
+      const mapped = [...layerOf.keys()]
+      const { service } = yield* Router.make({
+        providers: providers as unknown as LayerMap.LayerMap<string, LanguageModel.LanguageModel, unknown>,
+        classifier: options.classifier ?? (yield* Effect.orDie(QueryClassifierMake())),
+        candidates: (tier) => Effect.succeed(candidates.get(tier)!),
+        mapped: Effect.succeed(mapped),
+        refresh: () => Effect.void,
+        label: (key) => idOf.get(key) ?? key,
+        buildFailure: (error) => Predicate.hasProperty(error, "message") ? String(error.message) : String(error),
+        healthTtlMs: options.healthTtl !== undefined ? Duration.toMillis(options.healthTtl) : 30_000,
+        cooldownMs: () => options.cooldown !== undefined ? Duration.toMillis(options.cooldown) : 30_000
+      })
+      return service
+    })
+  ) as unknown as Layer.Layer<LanguageModel.LanguageModel, Layer.Layer.Error<L>, Layer.Layer.Context<L>>
 
 /**
  * The routed `LanguageModel` as a Layer. When it starts, and whenever the config changes, an
