@@ -38,7 +38,8 @@ import * as RateLimiter from "./RateLimiter.js"
  * up to 20 s (each delay scaled by a random factor in [0.5, 1]), a server's `Retry-After`
  * honoured up to 60 s (a longer one is not waited for: the error goes to the caller, who may
  * route elsewhere), 30 s until the first chunk, 60 s between chunks and 10 min for the whole
- * request. `rateLimiter` makes every attempt take a permit first; `model` names the default
+ * request. A chunk is something decoded (text, a tool call's part, usage, the finish): bytes
+ * that decode to nothing, such as keep-alive comments, do not count. `rateLimiter` makes every attempt take a permit first; `model` names the default
  * model in spans and logs when a request does not override it.
  *
  * @since 0.1.0
