@@ -11,26 +11,22 @@
  *
  * @since 0.1.0
  */
-import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { ProviderError } from "../domain/Errors.js"
 import type { ChatChunk, LLMResponse, Message, ToolDefinition, Usage } from "../domain/Message.js"
-import { recording, withSpan } from "../internal/tracing.js"
+import { withSpan } from "../internal/tracing.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as internalReads from "./internal/reads.js"
+import type { TimeoutKind } from "./internal/readTimer.js"
+import { type Policy, resilientReads } from "./internal/resilientReads.js"
 import * as RateLimiter from "./RateLimiter.js"
 
 /**
@@ -54,16 +50,6 @@ export interface ResilienceOptions {
   readonly requestTimeout?: Duration.DurationInput
   readonly rateLimiter?: RateLimiter.RateLimiter
   readonly model?: string
-}
-
-interface Policy {
-  readonly maxAttempts: number
-  readonly baseMs: number
-  readonly maxDelayMs: number
-  readonly maxRetryAfterMs: number
-  readonly firstChunkMs: number
-  readonly idleMs: number
-  readonly requestMs: number
 }
 
 const toMs = (input: Duration.DurationInput | undefined, fallback: Duration.DurationInput): number =>
@@ -200,7 +186,8 @@ export const withResilience = (
         retryDelay,
         timeoutError,
         onStart: logRequest("stream", providerId, model, messages, tools),
-        span: { attributes: spanAttributes(providerId, model, messages), captureStackTrace: false }
+        span: { attributes: spanAttributes(providerId, model, messages), captureStackTrace: false },
+        annotate: annotateChunk
       })
     )
   }
@@ -259,266 +246,6 @@ export const readsStream: <R>(
   open: Effect.Effect<Reads, LanguageModel.ModelError, R>
 ) => Stream.Stream<ChatChunk, LanguageModel.ModelError, R> = internalReads.readsStream
 
-type TimeoutKind = "first" | "idle" | "request"
-
-type Next = Effect.Effect<Chunk.Chunk<ChatChunk> | undefined, LanguageModel.ModelError>
-
-// Effect's own clock: its sleeps are `setTimeout`s, so a timer can be one too.
-const liveClock = Object.getPrototypeOf(Clock.make())
-const maxTimerMs = 2 ** 31 - 1
-
-/**
- * One resilient answer as reads (`stream` is these reads as a single channel stage). Each
- * attempt takes a rate-limit permit (in a scope of its own, when there is a limiter) and opens
- * the provider's reads; retries, timeouts, the span and its annotations, and the limiter's
- * feedback all happen in plain effects between the caller and those reads. Every stream
- * combinator is a channel stage with a cost per request (a few of them cost more than the HTTP
- * exchange of a short answer), and this runs once per model call, so it is written out by hand.
- *
- * Waits are bounded per read: the first by the first-chunk timeout (sending the request
- * included), every later one by the idle timeout, all of them by the request deadline. A read
- * runs in a fiber of its own, so that it can be interrupted, and one timer per answer interrupts
- * it when it is due: a `setTimeout` with Effect's own clock, else (a `TestClock`, say) a
- * watchdog fiber sleeping on the clock in context. Racing every read against a sleep cost more
- * than the whole SSE decoding (measured: about 0.8 ms a read). Time the caller spends between
- * reads counts against nothing. Only a chunk moves the deadline: a read that decodes nothing (a
- * keep-alive comment, a partial line, an event without content) keeps the wait it was in, so a
- * server that drips bytes cannot hold a request open past the first-chunk or idle timeout.
- */
-const resilientReads = (options: {
-  readonly providerId: string
-  readonly policy: Policy
-  readonly limiter: RateLimiter.RateLimiter | undefined
-  readonly maxAttempts: number
-  readonly open: () => Effect.Effect<Reads, LanguageModel.ModelError>
-  readonly retryDelay: (
-    attempt: number,
-    error: LanguageModel.ModelError,
-    deadline: number,
-    maxAttempts: number
-  ) => Effect.Effect<Option.Option<Duration.Duration>>
-  readonly timeoutError: (kind: TimeoutKind) => ProviderError
-  readonly onStart: Effect.Effect<void>
-  /** The options of the request's span, `LanguageModel.stream`. */
-  readonly span: Tracer.SpanOptions
-}): Reads => {
-  const { limiter, policy, timeoutError } = options
-  type ReadFiber = Fiber.RuntimeFiber<Chunk.Chunk<ChatChunk> | undefined, LanguageModel.ModelError>
-  let attempt = 0
-  let deadline = 0
-  // A chunk reached the caller: no more retries, and later reads are bounded by the idle timeout.
-  let delivered = false
-  // The next read starts a new wait (the first of an attempt, or the first after a chunk);
-  // otherwise it goes on with the deadline of the read before it.
-  let waitStarts = true
-  // The request's span (what `Stream.withSpan` would make, without a stream stage of its own),
-  // and the context that makes it the parent of everything the request runs.
-  let span: Tracer.Span | undefined
-  let context: Context.Context<never> | undefined
-  let clock: Clock.Clock | undefined
-  let live = false
-  // The current attempt: its permit's scope and its reads (opened by its first read).
-  let permit: Scope.CloseableScope | undefined
-  let reads: Reads | undefined
-  // The timer's view: the running read, when it is due and what its timeout is called.
-  let current: ReadFiber | undefined
-  let due = 0
-  let kind: TimeoutKind = "first"
-  let fired: { readonly read: ReadFiber; readonly error: ProviderError } | undefined
-  // When the timer fires next; Infinity when none is set.
-  let armedUntil = Infinity
-  let timer: ReturnType<typeof setTimeout> | undefined
-  let watchdog: Fiber.RuntimeFiber<void> | undefined
-
-  // Whether the running read is due: if so it is interrupted and `fired` says why.
-  const expire = (now: number): boolean => {
-    if (current === undefined || now < due) return false
-    fired = { read: current, error: timeoutError(kind) }
-    return true
-  }
-
-  const onTimer = () => {
-    timer = undefined
-    armedUntil = Infinity
-    if (current === undefined) return
-    const now = clock!.unsafeCurrentTimeMillis()
-    if (expire(now)) fired!.read.unsafeInterruptAsFork(FiberId.none)
-    else setTimer(now)
-  }
-  const setTimer = (now: number) => {
-    if (timer !== undefined) clearTimeout(timer)
-    armedUntil = due
-    timer = setTimeout(onTimer, Math.min(due - now, maxTimerMs))
-  }
-
-  const watch: Effect.Effect<void> = Effect.suspend(() => {
-    const now = clock!.unsafeCurrentTimeMillis()
-    if (current === undefined || now >= due) {
-      armedUntil = Infinity
-      watchdog = undefined
-      return expire(now) ? Fiber.interrupt(fired!.read) : Effect.void
-    }
-    armedUntil = due
-    return Effect.zipRight(clock!.sleep(Duration.millis(due - now)), watch)
-  })
-  const rearm = Effect.suspend(() => {
-    const previous = watchdog
-    armedUntil = due
-    return Effect.flatMap(Effect.forkDaemon(watch), (fiber) => {
-      watchdog = fiber
-      return previous === undefined ? Effect.void : Fiber.interruptFork(previous)
-    })
-  })
-
-  // Runs one read in a fiber of its own, bounded as described above.
-  const timed = (read: Next): Next =>
-    Effect.suspend(() => {
-      const now = clock!.unsafeCurrentTimeMillis()
-      if (waitStarts) {
-        waitStarts = false
-        const phaseMs = delivered ? policy.idleMs : policy.firstChunkMs
-        const remaining = Math.max(0, deadline - now)
-        kind = remaining < phaseMs ? "request" : delivered ? "idle" : "first"
-        due = now + Math.min(phaseMs, remaining)
-      }
-      return Effect.flatMap(Effect.fork(read), (fiber) => {
-        current = fiber
-        const settled = Effect.flatMap(Fiber.await(fiber), (exit): Next => {
-          current = undefined
-          const timedOut = fired !== undefined && fired.read === fiber ? fired.error : undefined
-          fired = undefined
-          return Exit.isSuccess(exit) || timedOut === undefined ? exit : Effect.fail(timedOut)
-        })
-        if (due >= armedUntil) return settled
-        if (!live) return Effect.zipRight(rearm, settled)
-        setTimer(now)
-        return settled
-      })
-    })
-
-  // The attempt's first read also opens it.
-  const openAndRead: Next = Effect.flatMap(Effect.suspend(options.open), (opened) => {
-    reads = opened
-    return opened.next
-  })
-
-  const takePermit: Effect.Effect<void, LanguageModel.ModelError> = Effect.suspend(() => {
-    if (limiter === undefined) return Effect.void
-    return Effect.flatMap(Scope.make(), (scope) => {
-      permit = scope
-      const remaining = Math.max(0, deadline - clock!.unsafeCurrentTimeMillis())
-      return Scope.extend(limiter.acquire(options.providerId, Duration.millis(remaining)), scope)
-    })
-  })
-
-  const closeAttempt = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      const opened = reads
-      const scope = permit
-      reads = undefined
-      permit = undefined
-      const closing = opened === undefined ? Effect.void : opened.close(exit)
-      return scope === undefined ? closing : Effect.zipRight(closing, Scope.close(scope, exit))
-    })
-
-  const failed = (error: LanguageModel.ModelError): Next => {
-    const observed = limiter !== undefined && error._tag === "ProviderError" ? limiter.observeError(error) : Effect.void
-    if (delivered) return Effect.zipRight(observed, Effect.fail(error))
-    return Effect.zipRight(
-      observed,
-      Effect.flatMap(options.retryDelay(attempt, error, deadline, options.maxAttempts), (delay) => {
-        if (Option.isNone(delay)) return Effect.fail(error)
-        return Effect.zipRight(
-          closeAttempt(Exit.fail(error)),
-          Effect.zipRight(
-            Effect.sleep(delay.value),
-            Effect.suspend(() => {
-              attempt++
-              waitStarts = true
-              return begin
-            })
-          )
-        )
-      })
-    )
-  }
-
-  const delivering = (chunk: Chunk.Chunk<ChatChunk> | undefined): Next => {
-    if (chunk === undefined) return Effect.succeed(undefined)
-    if (chunk.length === 0) return next
-    delivered = true
-    waitStarts = true
-    let metadata: Record<string, string> | undefined
-    for (const item of chunk) {
-      if (span !== undefined) annotateChunk(span, item)
-      if (item._tag === "finish" && item.metadata !== undefined) metadata = item.metadata
-    }
-    return limiter === undefined || metadata === undefined
-      ? Effect.succeed(chunk)
-      : Effect.as(limiter.observeMetadata(metadata), chunk)
-  }
-
-  // The next chunk for the caller; `undefined` at the end of the answer.
-  const next: Next = Effect.suspend(() =>
-    Effect.matchEffect(
-      reads === undefined ? timed(openAndRead) : reads.ready?.() === true ? reads.next : timed(reads.next),
-      { onFailure: failed, onSuccess: delivering }
-    )
-  )
-
-  // Starts an attempt: a permit first, when there is a limiter, then the first read.
-  const begin: Next = Effect.matchEffect(takePermit, { onFailure: failed, onSuccess: () => next })
-
-  // The request's span is made only for a tracer that records it (see `internal/tracing.ts`).
-  const start = Effect.withFiberRuntime<Chunk.Chunk<ChatChunk> | undefined, LanguageModel.ModelError>((fiber) => {
-    clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-    live = Object.getPrototypeOf(clock) === liveClock
-    attempt = 1
-    deadline = clock.unsafeCurrentTimeMillis() + policy.requestMs
-    if (!recording(fiber)) return Effect.zipRight(options.onStart, begin)
-    return Effect.flatMap(Effect.makeSpan("LanguageModel.stream", options.span), (made) => {
-      span = made
-      context = Context.add(fiber.currentContext, Tracer.ParentSpan, made)
-      return Effect.mapInputContext(Effect.zipRight(options.onStart, begin), (_: Context.Context<never>) => context!)
-    })
-  })
-
-  const endSpan = (exit: Exit.Exit<unknown, unknown>) =>
-    Effect.withFiberRuntime<void>((fiber) => {
-      if (span !== undefined && span.status._tag !== "Ended") {
-        span.end(fiber.getFiberRef(FiberRef.currentTracerTimingEnabled) ? clock!.unsafeCurrentTimeNanos() : 0n, exit)
-      }
-      return Effect.void
-    })
-
-  const close = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      const running = current
-      const sleeping = watchdog
-      current = undefined
-      watchdog = undefined
-      if (timer !== undefined) clearTimeout(timer)
-      timer = undefined
-      return Effect.zipRight(
-        running === undefined ? Effect.void : Fiber.interrupt(running),
-        Effect.zipRight(
-          closeAttempt(exit),
-          Effect.zipRight(sleeping === undefined ? Effect.void : Fiber.interrupt(sleeping), endSpan(exit))
-        )
-      )
-    })
-
-  const nextInSpan = Effect.mapInputContext(next, (_: Context.Context<never>) => context!)
-  let started = false
-  return {
-    next: Effect.suspend(() => {
-      if (started) return context === undefined ? next : nextInSpan
-      started = true
-      return start
-    }),
-    close
-  }
-}
 
 /**
  * Runs `f` on every chunk of one answer of `service`; see `LanguageModel.runForEachChunk`.
