@@ -21,6 +21,7 @@
  * | `providers.<id>.region` | non-empty string | none |
  * | `providers.<id>.rateLimit` | `{ requestsPerMinute?, maxConcurrent?, maxQueue? }` | none |
  * | `providers.<id>.timeouts` | `{ firstChunkMs?, idleMs?, requestMs? }` | none |
+ * | `providers.<id>.limits` | `{ maxResponseBytes?, maxErrorBodyBytes?, maxEventBytes? }` | 8 MiB, 64 KiB, 1 MiB |
  * | `providers.<id>.healthCheck` | `"models"` or `"liteLLMLiveliness"` | none |
  * | `mcp.servers.<name>` | `{ url? or command?, args?, env?, prefix?, timeoutMs? }` | none |
  * | `agent.maxSteps` | positive integer | `10` |
@@ -155,6 +156,14 @@ export const Timeouts = Schema.Struct({
 })
 export type Timeouts = typeof Timeouts.Type
 
+/** Bounds on what is read of one provider's answers, in bytes. @since 0.1.0 */
+export const Limits = Schema.Struct({
+  maxResponseBytes: optional(PositiveInt),
+  maxErrorBodyBytes: optional(PositiveInt),
+  maxEventBytes: optional(PositiveInt)
+})
+export type Limits = typeof Limits.Type
+
 /** How a provider's health is probed: `GET /v1/models` or LiteLLM's liveliness route. @since 0.1.0 */
 export const HealthCheck = Schema.Literal("models", "liteLLMLiveliness")
 export type HealthCheck = typeof HealthCheck.Type
@@ -168,6 +177,7 @@ export const ProviderSettings = Schema.Struct({
   region: optional(NonEmptyText),
   rateLimit: optional(RateLimit),
   timeouts: optional(Timeouts),
+  limits: optional(Limits),
   healthCheck: optional(HealthCheck)
 })
 export type ProviderSettings = typeof ProviderSettings.Type

@@ -37,6 +37,7 @@ import * as Schema from "effect/Schema"
 import type { Service as ConfigService } from "../config/ConfigManager.js"
 import { PluginError } from "../domain/Errors.js"
 import type { QueryTier } from "../domain/Message.js"
+import type * as LanguageModel from "../providers/LanguageModel.js"
 import * as OpenAiCompatible from "../providers/OpenAiCompatible.js"
 import * as RateLimiter from "../providers/RateLimiter.js"
 import { withResilience, type ResilienceOptions } from "../providers/Resilience.js"
@@ -74,6 +75,17 @@ interface OpenAiCompatiblePluginOptions {
   readonly keyRequired: boolean
 }
 
+/** The bounds on what is read of a provider's answers (`providers.<id>.limits`). */
+const limitsOf = (config: ConfigService, id: string) =>
+  Effect.map(read(config, `providers.${id}.limits`), (value): { readonly limits?: LanguageModel.ResponseLimits } => {
+    if (!Predicate.isRecord(value)) return {}
+    const limits: { -readonly [K in keyof LanguageModel.ResponseLimits]: number } = {}
+    for (const key of ["maxResponseBytes", "maxErrorBodyBytes", "maxEventBytes"] as const) {
+      if (Predicate.isNumber(value[key])) limits[key] = value[key] as number
+    }
+    return { limits }
+  })
+
 const openAiCompatiblePlugin = (options: OpenAiCompatiblePluginOptions): ProviderPlugin => ({
   id: options.id,
   name: options.name,
@@ -103,6 +115,7 @@ const openAiCompatiblePlugin = (options: OpenAiCompatiblePluginOptions): Provide
         apiKeyEnvVar: options.envVar,
         ...(Option.isSome(apiKey) ? { apiKey: apiKey.value } : {}),
         resilience: yield* resilienceOf(config, id),
+        ...(yield* limitsOf(config, id)),
         ...(Predicate.isRecord(rateLimit) ? { rateLimit: rateLimit as OpenAiCompatible.OpenAiCompatibleConfig["rateLimit"] & {} } : {}),
         ...(healthCheck === "models" || healthCheck === "liteLLMLiveliness" ? { healthCheck } : {})
       })
@@ -212,6 +225,7 @@ export const bedrock: ProviderPlugin = {
         model,
         ...(region !== undefined ? { region } : {}),
         ...(endpoint !== undefined ? { endpoint } : {}),
+        ...(yield* limitsOf(config, "bedrock")),
         ...credentials
       })
       const rateLimit = yield* read(config, "providers.bedrock.rateLimit")

@@ -16,6 +16,7 @@ import { type ProviderPlugin, ProviderPluginSchema } from "../../src/plugins/Pro
 import * as SecretsManager from "../../src/secrets/SecretsManager.js"
 import * as Toolbox from "../../src/tools/Toolbox.js"
 import * as KeyBinding from "../../src/plugins/internal/keyBinding.js"
+import * as OpenAiServer from "../peers/OpenAiServer.js"
 
 const KEY = "sk-proj-pairing-test-7c6b5a4d3e2f"
 const context = ExecutionContext.make({ contextId: "ctx", taskId: "task", agentId: "agent" })
@@ -377,4 +378,23 @@ describe("pairing and unpairing leave every tier a working route", () => {
       plugins: { enabled: ["openai", "litellm"] },
       routing: { tierMapping: { simple: "openai", moderate: "openai", complex: "openai", reasoning: "openai" } }
     }))))
+})
+
+describe("providers.<id>.limits", () => {
+  it.scoped("bound what a plugin-built provider reads: a stream event past maxEventBytes is InvalidResponse", () =>
+    Effect.gen(function*() {
+      const server = yield* OpenAiServer.start({ fallback: OpenAiServer.sse(OpenAiServer.textChunks(["x".repeat(4_000)])) })
+      const error = yield* Effect.gen(function*() {
+        const config = yield* ConfigManager.ConfigManager
+        const secrets = yield* SecretsManager.SecretsManager
+        const model = yield* litellm.createProvider(secrets, config)
+        return yield* Effect.flip(Stream.runDrain(model.stream([{ role: "user", content: "hi" }])))
+      }).pipe(
+        Effect.provide(stores({ providers: { litellm: { baseUrl: server.url, limits: { maxEventBytes: 1_024 } } } })),
+        Effect.provide(NodeHttpClient.layerUndici)
+      )
+      expect(error).toMatchObject({ _tag: "ProviderError", reason: "InvalidResponse", retryable: false })
+      expect(error.message).toContain("maxEventBytes")
+      expect(server.completions).toHaveLength(1)
+    }))
 })
