@@ -446,6 +446,29 @@ describe("an SDK Server in the test (Streamable HTTP on 127.0.0.1)", () => {
       expect(peer.requests.some((r) => r.httpMethod === "DELETE")).toBe(false)
     }))
 
+  it.scopedLive("a connection dropped while another call uses it closes when that call ends, and its replacement stays", () =>
+    Effect.gen(function*() {
+      const peer = yield* testServer()
+      const provider = yield* McpTools.make({ serverId: "peer", serverUrl: peer.url, idleTimeToLive: "600 millis" })
+      yield* run(provider, "echo", { text: "warm" })
+      const firstSession = peer.requests.find((r) => r.sessionId !== undefined)!.sessionId
+      // A call holds the first connection while another finds its session expired and reconnects.
+      const holder = yield* Effect.fork(run(provider, "wait", { ms: 300 }))
+      yield* eventually(Effect.sync(() => rpcCount(peer, "tools/call") === 2))
+      peer.forgetSessions()
+      expect(resultOf((yield* run(provider, "echo", { text: "again" })).events)).toBe("echo: again")
+      expect(rpcCount(peer, "initialize")).toBe(2)
+      // The replacement is busy past the first connection's idle time after its last call ended.
+      const busy = yield* Effect.fork(run(provider, "wait", { ms: 1_200 }))
+      yield* Fiber.join(holder)
+      // The dropped connection closes as soon as its last call ends, not after an idle time.
+      yield* eventually(Effect.sync(() => peer.requests.some((r) => r.httpMethod === "DELETE" && r.sessionId === firstSession)), 400)
+      yield* Effect.sleep("700 millis")
+      expect(resultOf((yield* run(provider, "echo", { text: "still" })).events)).toBe("echo: still")
+      expect(rpcCount(peer, "initialize")).toBe(2)
+      yield* Fiber.join(busy)
+    }))
+
   it.scopedLive("a getHeaders that throws is Unauthorized, naming only the error's kind", () =>
     Effect.gen(function*() {
       const peer = yield* testServer()

@@ -1,51 +1,61 @@
 /**
- * The connections of one provider, one per identity, reference-counted: opened on first use
- * (concurrent callers share one connect), kept while in use, closed after `idleTimeToLive`
- * without use, and all closed with the provider's scope. Unlike an `RcMap`, a live connection
- * can be leased synchronously (`tryLease`), so a tool call on an open connection does no
- * Effect work to get it.
+ * The connections of one provider, one per identity, on Effect's `RcMap`: opened on first use
+ * (concurrent callers share one connect, which goes on for the others when one gives up), kept
+ * while in use, closed after `idleTimeToLive` unused, and all closed with the provider's scope.
+ * A lease is a reference held in a scope of its own, closed by `release`.
+ *
+ * A connection found broken (the server closed it, the child died, the session expired), or a
+ * connect that failed, is dropped so that the next caller connects again. That is why the map
+ * is keyed by an identity's current `Slot`, not by the identity: this version of `RcMap`
+ * cleans up an entry invalidated while borrowed by its key, so when its last user let go it
+ * would remove a newer entry under the same key from the map (or leave the old one open)
+ * (Effect-TS/effect#7515). A dropped slot's key is never used again.
  *
  * @internal
  */
-import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
+import * as Hash from "effect/Hash"
+import * as RcMap from "effect/RcMap"
 import * as Scope from "effect/Scope"
 import type { Connection } from "./mcpConnection.js"
 import type { McpFailure } from "./mcpErrors.js"
 import type { Identity } from "./mcpIdentity.js"
 
-/** One identity's connection and who uses it. */
-export interface Lease {
-  readonly identity: Identity
+/** One connection (made or to be made) of an identity: the map's key. Equal only to itself. */
+class Slot implements Equal.Equal {
   /** Set once connected. */
-  connection: Connection | undefined
-  readonly ready: Deferred.Deferred<Connection, McpFailure>
-  /** Holds the connection's resources; closing it closes the connection. */
+  connection: Connection | undefined = undefined
+  constructor(readonly identity: Identity, readonly generation: number) {}
+  [Equal.symbol](that: Equal.Equal): boolean {
+    return this === that
+  }
+  [Hash.symbol](): number {
+    return this.generation
+  }
+}
+
+/** A use of one identity's connection. */
+export interface Lease {
+  readonly slot: Slot
+  /** Holds the reference: closing it lets the connection go. */
   readonly scope: Scope.CloseableScope
-  refCount: number
-  expiresAt: number
-  idle: Fiber.RuntimeFiber<void> | undefined
-  /** No longer in the pool: closed when its last user lets go. */
-  removed: boolean
 }
 
 export interface Pool {
-  /** A lease on the identity's connection when it is open now; `undefined` otherwise. */
-  readonly tryLease: (identity: Identity) => Lease | undefined
+  /** Whether the identity's connection is open now, so that a lease would not wait. */
+  readonly isOpen: (identity: Identity) => boolean
   /**
    * The identity's connection, connecting if needed. `onLeased` gets the lease as soon as it is
    * taken (before anything can interrupt), and the caller must `release` it once done, whether
    * the connection came or not.
    */
   readonly lease: (identity: Identity, onLeased: (lease: Lease) => void) => Effect.Effect<Connection, McpFailure>
-  /** Gives a lease back; the connection closes when unused for `idleTimeToLive`, or now if removed. */
+  /** Gives a lease back; the connection closes when unused for `idleTimeToLive`, or now if dropped. */
   readonly release: (lease: Lease) => Effect.Effect<void>
-  /** Removes a broken connection so the next lease reconnects; it closes when its users let go. */
+  /** Drops a broken connection so the next lease reconnects; it closes when its users let go. */
   readonly invalidate: (lease: Lease) => Effect.Effect<void>
 }
 
@@ -54,125 +64,66 @@ export const make = (options: {
   readonly idleTimeToLive: Duration.Duration
 }): Effect.Effect<Pool, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const ttl = Duration.toMillis(options.idleTimeToLive)
-    const poolScope = yield* Effect.scope
-    const clock = yield* Effect.clock
-    const leases = new Map<string, Lease>()
-    let closed = false
+    /** Each identity's current slot, by digest; a slot leaves it when dropped or closed. */
+    const current = new Map<string, Slot>()
+    let generations = 0
 
-    const close = (lease: Lease): Effect.Effect<void> => {
-      const idle = lease.idle
-      lease.idle = undefined
-      return Effect.zipRight(
-        Scope.close(lease.scope, Exit.void),
-        idle === undefined ? Effect.void : Fiber.interrupt(idle)
-      )
+    const forget = (slot: Slot): void => {
+      if (current.get(slot.identity.digest) === slot) current.delete(slot.identity.digest)
     }
 
-    const remove = (lease: Lease): void => {
-      lease.removed = true
-      if (leases.get(lease.identity.digest) === lease) leases.delete(lease.identity.digest)
-    }
+    const connections = yield* RcMap.make({
+      lookup: (slot: Slot) =>
+        Effect.zipRight(
+          Effect.addFinalizer(() => Effect.sync(() => forget(slot))),
+          Effect.tap(options.connect(slot.identity), (connection) => {
+            slot.connection = connection
+          })
+        ),
+      idleTimeToLive: options.idleTimeToLive
+    })
 
-    yield* Effect.addFinalizer(() =>
+    const drop = (slot: Slot): Effect.Effect<void> =>
       Effect.suspend(() => {
-        closed = true
-        const all = Array.from(leases.values())
-        for (const lease of all) remove(lease)
-        return Effect.forEach(all, close, { discard: true })
+        forget(slot)
+        return RcMap.invalidate(connections, slot)
       })
-    )
 
-    const tryLease = (identity: Identity): Lease | undefined => {
-      const lease = leases.get(identity.digest)
-      if (lease === undefined || lease.connection === undefined || lease.connection.closed) return undefined
-      lease.refCount++
-      return lease
+    const slotOf = (identity: Identity): Slot => {
+      const found = current.get(identity.digest)
+      if (found !== undefined && found.connection?.closed !== true) return found
+      const slot = new Slot(identity, ++generations)
+      current.set(identity.digest, slot)
+      return slot
     }
-
-    /** Opens a lease: the connect runs in the pool's scope, so a caller that gives up does not stop it for others. */
-    const open = (identity: Identity): Effect.Effect<Lease> =>
-      Effect.flatMap(Scope.fork(poolScope, ExecutionStrategy.sequential), (scope) => {
-        const lease: Lease = {
-          identity,
-          connection: undefined,
-          ready: Deferred.unsafeMake<Connection, McpFailure>(FiberId.none),
-          scope,
-          refCount: 0,
-          expiresAt: 0,
-          idle: undefined,
-          removed: false
-        }
-        leases.set(identity.digest, lease)
-        return Scope.extend(options.connect(identity), scope).pipe(
-          Effect.exit,
-          Effect.flatMap((exit) => {
-            if (Exit.isSuccess(exit)) lease.connection = exit.value
-            // A failed connect is not kept: the next caller tries again.
-            else remove(lease)
-            return Deferred.done(lease.ready, exit)
-          }),
-          Effect.forkIn(scope),
-          Effect.as(lease)
-        )
-      })
 
     const lease = (identity: Identity, onLeased: (lease: Lease) => void): Effect.Effect<Connection, McpFailure> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.suspend(() => {
-          if (closed) return Effect.interrupt
-          let found = leases.get(identity.digest)
-          let dropped: Effect.Effect<void> = Effect.void
-          if (found?.connection?.closed === true) {
-            // The server went away (or the child died): drop it and connect again.
-            remove(found)
-            if (found.refCount === 0) dropped = close(found)
-            found = undefined
-          }
+          const previous = current.get(identity.digest)
+          // The server went away (or the child died) while the connection was idle: drop it.
+          const dropped = previous?.connection?.closed === true ? drop(previous) : Effect.void
+          const slot = slotOf(identity)
           return Effect.zipRight(
             dropped,
-            Effect.flatMap(found !== undefined ? Effect.succeed(found) : open(identity), (taken) => {
-              taken.refCount++
-              onLeased(taken)
-              return restore(Deferred.await(taken.ready))
+            Effect.flatMap(Scope.make(), (scope) => {
+              onLeased({ slot, scope })
+              return restore(Scope.extend(RcMap.get(connections, slot), scope)).pipe(
+                // A failed connect is not kept: the next caller tries again.
+                Effect.tapError(() => drop(slot))
+              )
             })
           )
         })
       )
 
-    const release = (lease: Lease): Effect.Effect<void> => {
-      lease.refCount--
-      if (lease.refCount > 0) return Effect.void
-      if (lease.removed || closed) return close(lease)
-      lease.expiresAt = clock.unsafeCurrentTimeMillis() + ttl
-      if (lease.idle !== undefined) return Effect.void
-      // Releases run in finalizers, which are uninterruptible; the timer must not inherit that.
-      return Effect.flatMap(Effect.forkIn(Effect.interruptible(expire(lease)), poolScope), (fiber) =>
-        Effect.sync(() => {
-          if (fiber.unsafePoll() === null) lease.idle = fiber
-        }))
-    }
-
-    /** Sleeps until the lease has been unused for `idleTimeToLive`, then closes it; stops if it is used again. */
-    const expire = (lease: Lease): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (lease.refCount > 0 || lease.removed) {
-          lease.idle = undefined
-          return Effect.void
-        }
-        const remaining = lease.expiresAt - clock.unsafeCurrentTimeMillis()
-        if (remaining > 0) return Effect.zipRight(clock.sleep(Duration.millis(remaining)), expire(lease))
-        lease.idle = undefined
-        remove(lease)
-        return Scope.close(lease.scope, Exit.void)
-      })
-
-    const invalidate = (lease: Lease): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (lease.removed) return Effect.void
-        remove(lease)
-        return lease.refCount === 0 ? close(lease) : Effect.void
-      })
-
-    return { tryLease, lease, release, invalidate } satisfies Pool
+    return {
+      isOpen: (identity) => {
+        const connection = current.get(identity.digest)?.connection
+        return connection !== undefined && !connection.closed
+      },
+      lease,
+      release: (held) => Scope.close(held.scope, Exit.void),
+      invalidate: (held) => drop(held.slot)
+    } satisfies Pool
   })
