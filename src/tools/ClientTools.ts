@@ -6,25 +6,22 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { ToolError, ToolErrorReason } from "../domain/Errors.js"
-import { timestampOf, type ToolEvent } from "../domain/Events.js"
+import type { ToolError } from "../domain/Errors.js"
+import type { ToolEvent } from "../domain/Events.js"
 import type { ExecutionContext } from "../domain/ExecutionContext.js"
 import type { ToolCall, ToolDefinition } from "../domain/Message.js"
 import type { ToolProvider, ToolResult } from "./ToolProvider.js"
 import { toolError, toolInputRequiredEvent, toolResultToEvents, toolStartEvent } from "./ToolProvider.js"
 import { showArguments } from "../domain/Redaction.js"
+import * as WaitingCalls from "./internal/clientResults.js"
 
 /**
  * The wire shape of a client's answer, for hosts that decode one from a request body. Extra
@@ -32,16 +29,7 @@ import { showArguments } from "../domain/Redaction.js"
  *
  * @since 0.1.0
  */
-export const ToolResultSchema = Schema.Union(
-  Schema.Struct({ success: Schema.Literal(true), result: Schema.Unknown }),
-  Schema.Struct({
-    success: Schema.Literal(false),
-    error: Schema.String,
-    reason: Schema.optionalWith(ToolErrorReason, { exact: true })
-  })
-)
-
-const decodeResult = Schema.decodeUnknownEither(ToolResultSchema)
+export const ToolResultSchema: typeof WaitingCalls.ToolResultSchema = WaitingCalls.ToolResultSchema
 
 /** A client tool call waiting for its result. @since 0.1.0 */
 export interface PendingClientCall {
@@ -83,113 +71,6 @@ export interface ClientToolResultsService {
   ) => Effect.Effect<Effect.Effect<ToolResult, ToolError>, ToolError, Scope.Scope>
 }
 
-type Outcome = "answered" | "timed out" | "cancelled"
-
-interface Waiting {
-  readonly pending: PendingClientCall
-  readonly deferred: Deferred.Deferred<ToolResult>
-}
-
-// How many finished calls are remembered, so a late `submit` hears why it was refused.
-const rememberedOutcomes = 1024
-
-const makeResults: Effect.Effect<ClientToolResultsService> = Effect.sync(() => {
-  const waiting = new Map<string, Waiting>()
-  const finished = new Map<string, { readonly toolName: string; readonly outcome: Outcome }>()
-
-  const finish = (toolCallId: string, outcome: Outcome): void => {
-    const entry = waiting.get(toolCallId)
-    if (entry === undefined) return
-    waiting.delete(toolCallId)
-    finished.set(toolCallId, { toolName: entry.pending.toolName, outcome })
-    if (finished.size > rememberedOutcomes) finished.delete(finished.keys().next().value!)
-  }
-
-  const refuse = (toolCallId: string): ToolError => {
-    const known = finished.get(toolCallId)
-    if (known !== undefined) {
-      return new ToolError({
-        reason: "InputRejected",
-        toolName: known.toolName,
-        toolCallId,
-        message: `Client tool call "${toolCallId}" (${known.toolName}) was already ${known.outcome}; it takes no more results.`
-      })
-    }
-    const ids = [...waiting.keys()]
-    return new ToolError({
-      reason: "InputRejected",
-      toolName: "unknown",
-      toolCallId,
-      message: `No client tool call "${toolCallId}" is waiting for a result. ${
-        ids.length === 0 ? "No call is waiting." : `Waiting: ${ids.slice(0, 10).join(", ")}${ids.length > 10 ? ", …" : ""}.`
-      }`
-    })
-  }
-
-  const submit = (toolCallId: string, result: ToolResult): Effect.Effect<void, ToolError> =>
-    Effect.suspend(() => {
-      const entry = waiting.get(toolCallId)
-      if (entry === undefined) return Effect.fail(refuse(toolCallId))
-      const decoded = decodeResult(result)
-      if (decoded._tag === "Left") {
-        return Effect.fail(
-          new ToolError({
-            reason: "InvalidArguments",
-            toolName: entry.pending.toolName,
-            toolCallId,
-            message: `A client tool result must be { success: true, result } or { success: false, error }: ${
-              ParseResult.TreeFormatter.formatErrorSync(decoded.left)
-            }`
-          })
-        )
-      }
-      finish(toolCallId, "answered")
-      Deferred.unsafeDone(entry.deferred, Exit.succeed(decoded.right))
-      return Effect.void
-    }).pipe(Effect.withSpan("ClientToolResults.submit", { attributes: { "tool.call_id": toolCallId } }))
-
-  const register = (call: ToolCall, context: ExecutionContext, timeout: Duration.Duration) =>
-    Effect.acquireRelease(
-      Effect.flatMap(Effect.zip(Deferred.make<ToolResult>(), Clock.currentTimeMillis), ([deferred, now]) =>
-        Effect.suspend(() => {
-          if (waiting.has(call.id)) {
-            return Effect.fail(
-              toolError(call, "ExecutionFailed", `A client tool call with id "${call.id}" is already waiting; ids must be unique.`)
-            )
-          }
-          const entry: Waiting = {
-            deferred,
-            pending: {
-              toolCallId: call.id,
-              toolName: call.name,
-              arguments: showArguments(call.arguments),
-              contextId: context.contextId,
-              taskId: context.taskId,
-              agentId: context.agentId,
-              since: timestampOf(now)
-            }
-          }
-          waiting.set(call.id, entry)
-          return Effect.succeed(entry)
-        })),
-      (entry) => Effect.sync(() => finish(entry.pending.toolCallId, "cancelled"))
-    ).pipe(
-      Effect.map((entry) =>
-        Effect.flatMap(Effect.timeoutOption(Deferred.await(entry.deferred), timeout), (result) => {
-          if (Option.isSome(result)) return Effect.succeed(result.value)
-          finish(call.id, "timed out")
-          return Effect.fail(timedOut(call, timeout))
-        })
-      )
-    )
-
-  return {
-    submit,
-    pending: Effect.sync(() => Array.from(waiting.values(), (entry) => entry.pending)),
-    register
-  }
-})
-
 /**
  * Where client tool results are delivered. A host hands each `tool-input-required` event to
  * its client and calls `submit` with the answer; `pending` lists the calls still waiting.
@@ -207,9 +88,9 @@ export class ClientToolResults extends Context.Tag("effect-agent-kernel/ClientTo
   ClientToolResultsService
 >() {
   /** Builds an empty registry of waiting calls. */
-  static readonly make: Effect.Effect<ClientToolResultsService> = makeResults
+  static readonly make: Effect.Effect<ClientToolResultsService> = WaitingCalls.make
   /** One registry shared by every client tool provider that uses it. */
-  static readonly layer: Layer.Layer<ClientToolResults> = Layer.effect(ClientToolResults, makeResults)
+  static readonly layer: Layer.Layer<ClientToolResults> = Layer.effect(ClientToolResults, WaitingCalls.make)
 }
 
 /**
@@ -281,7 +162,7 @@ export function ClientToolProvider<R>(
       : Effect.succeed(
         Effect.timeoutFail(viaCallback(callback, call, context), {
           duration: timeout,
-          onTimeout: () => timedOut(call, timeout)
+          onTimeout: () => WaitingCalls.timedOut(call, timeout)
         })
       )
 
@@ -372,7 +253,7 @@ const viaCallback = <R>(
     return result.pipe(
       Effect.mapError(failed),
       Effect.flatMap((value) => {
-        const decoded = decodeResult(value)
+        const decoded = WaitingCalls.decodeResult(value)
         return decoded._tag === "Right"
           ? Effect.succeed(decoded.right)
           : Effect.fail(
@@ -392,6 +273,3 @@ const viaCallback = <R>(
 
 const withDefaultReason = (result: ToolResult): ToolResult =>
   result.success || result.reason !== undefined ? result : { ...result, reason: "InputRejected" }
-
-const timedOut = (call: ToolCall, timeout: Duration.Duration): ToolError =>
-  toolError(call, "Timeout", `The client gave no result for tool "${call.name}" within ${Duration.format(timeout)}.`)
