@@ -17,6 +17,8 @@ export default defineConfig({
   resolve: { alias },
   test: {
     include: ["test/**/*.test.ts"],
+    // A throw-away PostgreSQL for the storage tests (test/setup/throwawayPostgres.ts).
+    globalSetup: ["test/setup/postgres.globalSetup.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks"
