@@ -1,7 +1,7 @@
 /**
  * Keeps each conversation's (`contextId`'s) history, and the state of a run paused while a
- * client tool waits for input, so `Agent.resume` can continue it — also after a restart when the
- * file layer is used.
+ * client tool waits for input, so `Agent.resume` can continue it — also after a restart with the
+ * SQL layer (SQLite or PostgreSQL, through `Storage`) or the file layer.
  *
  * @since 0.1.0
  */
@@ -11,10 +11,13 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type { ParseError } from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { AgentError } from "../domain/Errors.js"
+import { AgentError, type StorageError } from "../domain/Errors.js"
 import { Message, ToolCall, Usage } from "../domain/Message.js"
 import { writeFileAtomic } from "../internal/atomicFile.js"
+import { type ConversationSummary, makeConversationTable, type StoredRow } from "../storage/internal/conversationTable.js"
+import { Storage } from "../storage/Storage.js"
 
 /**
  * A run paused on client tools: the step it was in, the calls still waiting, and the results
@@ -148,3 +151,85 @@ const describe = (cause: unknown): string =>
   cause instanceof Error ? cause.message : typeof cause === "object" && cause !== null && "message" in cause
     ? String((cause as { message: unknown }).message)
     : String(cause)
+
+/** One stored conversation in a listing. @since 0.1.0 */
+export type Summary = ConversationSummary
+
+/** The SQL store: the store, and a listing of its conversations. @since 0.1.0 */
+export interface SqlService extends Service {
+  /** The conversations, most recently updated first (1,000 at most unless `limit` says). */
+  readonly list: (options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<Summary>, AgentError>
+}
+
+const MessageJson = Schema.parseJson(Message)
+const encodeMessage = Schema.encode(MessageJson)
+const decodeMessage = Schema.decodeUnknown(MessageJson)
+const PendingJson = Schema.parseJson(PendingStep)
+
+/** How many conversations' last-seen rows one SQL store remembers (each is at most a history). */
+const rememberedConversations = 1_000
+
+/**
+ * Conversations in the database behind `Storage` (SQLite or PostgreSQL): a row per message, so a
+ * save writes only the messages that are new (and deletes those trimming dropped), never the whole
+ * history. The store remembers the rows it last read or wrote for each conversation; a save is
+ * planned against them, so two processes saving one conversation at once both keep their
+ * messages, in one order. The pending step and the messages of a save land together or not at
+ * all. Failures are `AgentError` `ConversationStore` with the `StorageError` as `cause`.
+ *
+ * @since 0.1.0
+ */
+export const makeSql: Effect.Effect<SqlService, never, Storage> = Effect.gen(function*() {
+  const storage = yield* Storage
+  const table = makeConversationTable(storage)
+  const seen = new Map<string, ReadonlyArray<StoredRow>>()
+  const remember = (contextId: string, rows: ReadonlyArray<StoredRow>) => {
+    seen.delete(contextId)
+    seen.set(contextId, rows)
+    if (seen.size > rememberedConversations) seen.delete(seen.keys().next().value!)
+  }
+  const fail = (contextId: string | undefined) => (error: StorageError | ParseError) =>
+    new AgentError({
+      reason: "ConversationStore",
+      ...(contextId !== undefined ? { contextId } : {}),
+      ...(error._tag === "StorageError"
+        ? { message: error.message, cause: error }
+        : {
+          message: `Conversation ${JSON.stringify(contextId)} in ${storage.database} does not decode: ${error.message}. ` +
+            `Delete the conversation to start it afresh.`
+        })
+    })
+  return {
+    load: (contextId) =>
+      table.load(contextId).pipe(
+        Effect.flatMap(Option.match({
+          // An empty conversation is a base too: what this process saw when it started one.
+          onNone: () => Effect.sync(() => remember(contextId, [])).pipe(Effect.as(Option.none<Conversation>())),
+          onSome: (stored) =>
+            Effect.gen(function*() {
+              const messages = yield* Effect.forEach(stored.rows, (row) => decodeMessage(row.json))
+              const pending = stored.pending === null ? undefined : yield* Schema.decode(PendingJson)(stored.pending)
+              remember(contextId, stored.rows)
+              return Option.some<Conversation>(pending === undefined ? { messages } : { messages, pending })
+            })
+        })),
+        Effect.mapError(fail(contextId))
+      ),
+    save: (contextId, conversation) =>
+      Effect.gen(function*() {
+        const messages = yield* Effect.forEach(conversation.messages, (message) => encodeMessage(message))
+        const pending = conversation.pending === undefined ? null : yield* Schema.encode(PendingJson)(conversation.pending)
+        remember(contextId, yield* table.save(contextId, seen.get(contextId), messages, pending))
+      }).pipe(Effect.mapError(fail(contextId))),
+    delete: (contextId) =>
+      table.remove(contextId).pipe(
+        Effect.tap(() => Effect.sync(() => seen.delete(contextId))),
+        Effect.mapError(fail(contextId))
+      ),
+    list: (options) => table.list(options).pipe(Effect.mapError(fail(undefined)))
+  }
+})
+
+/** `makeSql` as a Layer. @since 0.1.0 */
+export const layerSql: Layer.Layer<ConversationStore, never, Storage> = Layer.effect(ConversationStore, makeSql)
+

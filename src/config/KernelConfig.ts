@@ -25,9 +25,12 @@
  * | `providers.<id>.healthCheck` | `"models"` or `"liteLLMLiveliness"` | none |
  * | `mcp.servers.<name>` | `{ url? or command?, args?, env?, prefix?, timeoutMs? }` | none |
  * | `agent.maxSteps` | positive integer | `10` |
+ * | `storage.url` | `sqlite:<path>` or `postgres://user@host:port/database` (no password) | the SQLite file under the XDG data dir |
+ * | `storage.retention.days` | positive integer | `30` |
  *
  * A provider id is a non-empty name without dots or whitespace (it becomes a segment of
- * `providers.<id>`); an MCP server has exactly one of `url` and `command`.
+ * `providers.<id>`); an MCP server has exactly one of `url` and `command`. The PostgreSQL
+ * password is never part of `storage.url`: it is the secret `storage.postgres.password`.
  *
  * @since 0.1.0
  */
@@ -215,6 +218,33 @@ export const McpServer = Schema.Struct({
 export type McpServer = typeof McpServer.Type
 
 /**
+ * Where the kernel keeps its state: `sqlite:<path>` or `postgres://user@host:port/database`.
+ * A URL carrying a password is refused, since configuration is not encrypted.
+ *
+ * @since 0.1.0
+ */
+export const StorageUrl = Schema.String.pipe(
+  Schema.filter((text) => {
+    if (text.startsWith("sqlite:")) return text.length > "sqlite:".length || "sqlite: needs a path, e.g. sqlite:/var/lib/agent/kernel.db"
+    if (!/^postgres(ql)?:\/\//.test(text) || !URL.canParse(text)) {
+      return `must be sqlite:<path> or postgres://user@host:port/database, got ${JSON.stringify(text)}`
+    }
+    return new URL(text).password === "" ||
+      "must not carry a password: store it with the secrets store under storage.postgres.password"
+  }, { identifier: "StorageUrl" })
+)
+
+/** The retention of run event logs, in days, when `storage.retention.days` is not set. @since 0.1.0 */
+export const defaultRetentionDays = 30
+
+/** The `storage` section. @since 0.1.0 */
+export const StorageSettings = Schema.Struct({
+  url: optional(StorageUrl),
+  retention: optional(Schema.Struct({ days: optional(PositiveInt) }))
+})
+export type StorageSettings = typeof StorageSettings.Type
+
+/**
  * The whole configuration document. Decoding fills in the defaults from the table in this
  * module's description; encoding leaves them in.
  *
@@ -233,7 +263,8 @@ export const KernelConfig = Schema.Struct({
   agent: Schema.optionalWith(
     Schema.Struct({ maxSteps: Schema.optionalWith(PositiveInt, { exact: true, default: () => 10 }) }),
     { exact: true, default: () => ({ maxSteps: 10 }) }
-  )
+  ),
+  storage: optional(StorageSettings)
 })
 export type KernelConfig = typeof KernelConfig.Type
 

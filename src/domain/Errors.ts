@@ -119,6 +119,33 @@ export class PluginError extends Schema.TaggedError<PluginError>("effect-agent-k
 }) {}
 
 /** @since 0.1.0 */
+export const StorageErrorReason = Schema.Literal(
+  "Unreachable",
+  "Unauthorized",
+  "Locked",
+  "Corrupt",
+  "TooNew",
+  "DiskFull",
+  "Failed"
+)
+export type StorageErrorReason = typeof StorageErrorReason.Type
+
+/**
+ * The database behind the kernel's storage could not do what was asked. `database` names it
+ * (a SQLite file, or a PostgreSQL URL with any password removed); `message` says what was wrong
+ * and what to do. `Unreachable` (no server answers), `Unauthorized` (wrong user or password),
+ * `Locked` (another program holds the database), `Corrupt` (not a database, or damaged),
+ * `TooNew` (written by a newer version of the kernel: left untouched), `DiskFull`, `Failed`.
+ *
+ * @since 0.1.0
+ */
+export class StorageError extends Schema.TaggedError<StorageError>("effect-agent-kernel/StorageError")("StorageError", {
+  reason: StorageErrorReason,
+  database: Schema.String,
+  message: Schema.String
+}) {}
+
+/** @since 0.1.0 */
 export const AgentErrorReason = Schema.Literal(
   "ModelFailed",
   "NoProvider",
@@ -140,7 +167,9 @@ export class AgentError extends Schema.TaggedError<AgentError>("effect-agent-ker
   message: Schema.String,
   contextId: Schema.optional(Schema.String),
   taskId: Schema.optional(Schema.String),
-  cause: Schema.optional(Schema.Union(ProviderError, RoutingError, ToolError, ConfigError, SecretsError, PluginError))
+  cause: Schema.optional(
+    Schema.Union(ProviderError, RoutingError, ToolError, ConfigError, SecretsError, PluginError, StorageError)
+  )
 }) {}
 
 /** Every kernel error, as one Schema (for crossing a wire). @since 0.1.0 */
@@ -151,6 +180,7 @@ export const KernelError = Schema.Union(
   ConfigError,
   RoutingError,
   PluginError,
+  StorageError,
   AgentError
 )
 export type KernelError = typeof KernelError.Type
