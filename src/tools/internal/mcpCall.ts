@@ -139,17 +139,16 @@ export class McpCall implements Reads {
       const identity = resolveIdentity(server.caller, this.context.authContext)
       this.identity = identity
       if (Effect.isEffect(identity) || !server.pool.isOpen(identity)) return Effect.succeed(this.buffer.take())
-      return server.pool.lease(identity, (lease) => this.lease = lease).pipe(
-        Effect.match({
-          onFailure: (failure) => {
-            this.failure = failure
-          },
-          onSuccess: (connection) => {
-            if (listedHas(connection, this.name) === true) this.launch(connection)
-          }
-        }),
-        Effect.map(() => this.buffer.take())
-      )
+      return Effect.match(server.pool.lease(identity, (lease) => this.lease = lease), {
+        onFailure: (failure) => {
+          this.failure = failure
+          return this.buffer.take()
+        },
+        onSuccess: (connection) => {
+          if (listedHas(connection, this.name) === true) this.launch(connection)
+          return this.buffer.take()
+        }
+      })
     })
   })
 
