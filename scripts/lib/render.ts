@@ -1,6 +1,7 @@
 /**
- * Renders `AgentEvent`s for a terminal: the route of each model call, the answer as it streams,
- * tool calls with a spinner or progress bar, and token usage. On a TTY the spinner and progress
+ * Renders `AgentEvent`s for a terminal: the route of each model call, the model's reasoning
+ * (dimmed) and the answer as they stream, tool calls with a spinner or progress bar, and token
+ * usage. On a TTY the spinner and progress
  * bar redraw in place; elsewhere (a pipe, a CI log) each progress report is a line of its own.
  */
 import type { AgentEvent } from "../../src/domain/Events.js"
@@ -15,6 +16,8 @@ export interface RendererOptions {
   readonly color?: boolean
   /** Printed before the streamed answer of each model step. */
   readonly answerLabel?: string
+  /** Printed (dimmed) before the streamed reasoning of each model step. */
+  readonly reasoningLabel?: string
   /** Print each model step's usage, not only the run's total (default true). */
   readonly showStepUsage?: boolean
   /** Print a failed run's reason (default true; off for callers that explain failures themselves). */
@@ -92,8 +95,10 @@ export const makeRenderer = (options: RendererOptions = {}): Renderer => {
   const live = options.live ?? isTty
   const style = makeStyle(options.color ?? (isTty && process.env.NO_COLOR === undefined))
   const answerLabel = options.answerLabel ?? "assistant ›"
+  const reasoningLabel = options.reasoningLabel ?? "thinking ›"
   const running = new Map<string, Running>()
-  let midLine = false // answer text written without its newline yet
+  // What is being streamed on the current line, written without its newline yet.
+  let midLine: "answer" | "reasoning" | undefined
   let liveShown = false
   let frame = 0
   let timer: ReturnType<typeof setInterval> | undefined
@@ -109,7 +114,7 @@ export const makeRenderer = (options: RendererOptions = {}): Renderer => {
     liveShown = false
   }
   const drawLive = () => {
-    if (!live || running.size === 0 || midLine) return
+    if (!live || running.size === 0 || midLine !== undefined) return
     write(`\r\x1b[2K${liveText()}`)
     liveShown = true
   }
@@ -126,8 +131,8 @@ export const makeRenderer = (options: RendererOptions = {}): Renderer => {
     }
   }
   const endAnswer = () => {
-    if (midLine) write("\n")
-    midLine = false
+    if (midLine !== undefined) write("\n")
+    midLine = undefined
   }
   const line = (text: string) => {
     clearLive()
@@ -159,12 +164,22 @@ export const makeRenderer = (options: RendererOptions = {}): Renderer => {
         return
       }
       case "content-delta":
-        if (!midLine) {
+        if (midLine !== "answer") {
           clearLive()
+          endAnswer()
           write(`${style.green(answerLabel)} `)
-          midLine = true
+          midLine = "answer"
         }
         write(event.delta)
+        return
+      case "reasoning-delta":
+        if (midLine !== "reasoning") {
+          clearLive()
+          endAnswer()
+          write(`${style.dim(reasoningLabel)} `)
+          midLine = "reasoning"
+        }
+        write(style.dim(event.delta))
         return
       case "content-complete":
         endAnswer()

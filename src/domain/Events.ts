@@ -123,6 +123,19 @@ export class ContentDeltaEvent extends Schema.Class<ContentDeltaEvent>("ContentD
   delta: Schema.String
 }) {}
 
+/**
+ * A piece of the model's reasoning, as it arrives: the thinking some models stream beside (and
+ * before) the answer. It is not part of the answer: `content-complete` and `task-complete` carry
+ * the answer alone, and the conversation keeps no reasoning.
+ *
+ * @since 0.1.0
+ */
+export class ReasoningDeltaEvent extends Schema.Class<ReasoningDeltaEvent>("ReasoningDeltaEvent")({
+  type: Schema.tag("reasoning-delta"),
+  ...base,
+  delta: Schema.String
+}) {}
+
 /** One model step finished: its whole text and the tool calls it made. @since 0.1.0 */
 export class ContentCompleteEvent extends Schema.Class<ContentCompleteEvent>("ContentCompleteEvent")({
   type: Schema.tag("content-complete"),
@@ -157,6 +170,7 @@ export const AgentEvent = Schema.Union(
   TaskStatusEvent,
   RouteSelectedEvent,
   ContentDeltaEvent,
+  ReasoningDeltaEvent,
   ContentCompleteEvent,
   LlmUsageEvent,
   TaskCompleteEvent,

@@ -1,4 +1,4 @@
-import { NodeContext } from "@effect/platform-node"
+import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -18,7 +18,9 @@ import { ProviderError, ToolError } from "../../src/domain/Errors.js"
 import type { AgentEvent, ToolEvent } from "../../src/domain/Events.js"
 import type { ExecutionContext } from "../../src/domain/ExecutionContext.js"
 import type { ToolCall } from "../../src/domain/Message.js"
+import * as Bedrock from "../../src/providers/Bedrock.js"
 import * as LanguageModel from "../../src/providers/LanguageModel.js"
+import * as OpenAiCompatible from "../../src/providers/OpenAiCompatible.js"
 import * as TestModel from "../../src/providers/TestModel.js"
 import * as ClientTools from "../../src/tools/ClientTools.js"
 import { localTools, tool } from "../../src/tools/LocalTools.js"
@@ -33,6 +35,8 @@ import {
 } from "../../src/tools/ToolProvider.js"
 import { recordingTracer } from "../fixtures/recordingTracer.js"
 import { trackedWork } from "../fixtures/trackedWork.js"
+import * as BedrockServer from "../peers/BedrockServer.js"
+import * as OpenAiServer from "../peers/OpenAiServer.js"
 
 type Handler = (args: Record<string, unknown>, context: ExecutionContext) => Effect.Effect<unknown, string>
 
@@ -639,4 +643,68 @@ describe("Agent.run: the stop tool's invalid arguments", () => {
       expect(events.at(-1)).toMatchObject({ type: "task-complete", steps: 2 })
     }).pipe(Effect.provide(Layer.merge(LanguageModel.layer(model.service), tools)))
   })
+})
+
+describe("Agent.run against the local OpenAI-compatible and Bedrock servers", () => {
+  const openAi = (server: OpenAiServer.OpenAiServer, options: Partial<OpenAiCompatible.ProviderOptions> = {}) =>
+    OpenAiCompatible.liteLLMProvider({ id: "local", model: "test-model", baseUrl: server.url, ...options }).pipe(
+      Layer.provide(NodeHttpClient.layerUndici)
+    )
+  const bedrock = (server: BedrockServer.BedrockServer, options: Partial<Bedrock.BedrockProviderConfig> = {}) =>
+    Bedrock.bedrockProvider({
+      model: "anthropic.claude-test-v1:0",
+      region: "us-east-1",
+      endpoint: server.endpoint,
+      credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret-key" },
+      ...options
+    })
+  const weather = tool({
+    name: "get_weather",
+    description: "Current weather for a city.",
+    parameters: Schema.Struct({ city: Schema.String }),
+    handler: ({ city }) => Effect.succeed({ city, celsius: 21 })
+  })
+  const weatherTools = ToolboxModule.layer([localTools([weather])])
+  /** The stream's deltas in order, as [type, delta]. */
+  const deltas = (events: ReadonlyArray<AgentEvent>) =>
+    events.flatMap((event) =>
+      event.type === "reasoning-delta" || event.type === "content-delta" ? [[event.type, event.delta]] : []
+    )
+
+  it.scoped("an OpenAI-compatible server's reasoning_content (or reasoning) deltas arrive as reasoning-delta events before the answer", () =>
+    Effect.gen(function*() {
+      const server = yield* OpenAiServer.start({
+        script: [
+          OpenAiServer.sse(OpenAiServer.reasoningChunks(["Two and two ", "make four."], ["It is ", "4."])),
+          OpenAiServer.sse(OpenAiServer.reasoningChunks(["Easy."], ["4."], { field: "reasoning" }))
+        ]
+      })
+      const first = yield* collect(Agent.run({ prompt: "2 + 2?" }).pipe(Stream.provideLayer(Layer.merge(openAi(server), weatherTools))))
+      expect(deltas(first)).toEqual([
+        ["reasoning-delta", "Two and two "],
+        ["reasoning-delta", "make four."],
+        ["content-delta", "It is "],
+        ["content-delta", "4."]
+      ])
+      const reasoning = first.find((event) => event.type === "reasoning-delta")!
+      expect([reasoning.contextId, reasoning.taskId]).toEqual([first[0]!.contextId, first[0]!.taskId])
+      // The answer is the answer alone: reasoning is neither in it nor in the conversation.
+      expect(first.at(-1)).toMatchObject({ type: "task-complete", content: "It is 4." })
+      const second = yield* collect(Agent.run({ prompt: "2 + 2?" }).pipe(Stream.provideLayer(Layer.merge(openAi(server), weatherTools))))
+      expect(deltas(second)).toEqual([["reasoning-delta", "Easy."], ["content-delta", "4."]])
+    }))
+
+  it.scoped("Bedrock's reasoningContent deltas arrive as reasoning-delta events before the answer", () =>
+    Effect.gen(function*() {
+      const server = yield* BedrockServer.make
+      yield* server.enqueue(BedrockServer.reasoningStream(["The user ", "greets me."], ["Hello", "!"]))
+      const events = yield* collect(Agent.run({ prompt: "Hi" }).pipe(Stream.provideLayer(Layer.merge(bedrock(server), weatherTools))))
+      expect(deltas(events)).toEqual([
+        ["reasoning-delta", "The user "],
+        ["reasoning-delta", "greets me."],
+        ["content-delta", "Hello"],
+        ["content-delta", "!"]
+      ])
+      expect(events.at(-1)).toMatchObject({ type: "task-complete", content: "Hello!" })
+    }))
 })

@@ -13,6 +13,7 @@ import { AgentError } from "../../src/domain/Errors.js"
 import {
   type AgentEvent,
   ContentDeltaEvent,
+  ReasoningDeltaEvent,
   TaskCompleteEvent,
   TaskCreatedEvent,
   TaskStatusEvent,
@@ -65,6 +66,14 @@ const scripted = (seen: Seen): AgentServer.Run => (input) => {
       )
     case "which?":
       return Stream.make(created, new TaskStatusEvent({ ...ids, status: "waiting-input", message: "Which file?" }))
+    case "think":
+      return Stream.make(
+        created,
+        new ReasoningDeltaEvent({ ...ids, delta: "The user wants " }),
+        new ReasoningDeltaEvent({ ...ids, delta: "the answer." }),
+        new ContentDeltaEvent({ ...ids, delta: "42." }),
+        new TaskCompleteEvent({ ...ids, content: "42.", steps: 1, usage: {} })
+      )
     default:
       return Stream.fromIterable(events)
   }
@@ -152,6 +161,34 @@ describe("AgentServer", () => {
       const stored = yield* Effect.promise(() => client.getTask({ tenant: "", id: taskId }))
       expect(stored.status?.state).toBe(COMPLETED)
       expect(stored.artifacts.map((artifact) => textOfParts(artifact.parts))).toEqual(["The answer is 42."])
+    }))
+
+  it.scoped("streams the model's reasoning as working status updates whose text part is marked kind: reasoning, apart from the answer", () =>
+    Effect.gen(function*() {
+      const { info } = yield* serve()
+      const client = yield* clientOf(info.url)
+      const responses = yield* collect(client, "think")
+      expect(compact(responses)).toEqual([
+        ["task", SUBMITTED],
+        ["status", WORKING, ""],
+        ["status", WORKING, "The user wants "],
+        ["status", WORKING, "the answer."],
+        ["artifact", "42.", false],
+        ["artifact", "42.", false],
+        ["status", COMPLETED, ""]
+      ])
+      const reasoning = responses.flatMap((response) =>
+        response.payload?.$case === "statusUpdate" && response.payload.value.status?.message !== undefined
+          ? [response.payload.value]
+          : []
+      )
+      expect(reasoning.map((update) => [update.status!.message!.parts.map((part) => part.metadata), update.metadata])).toEqual([
+        [[{ kind: "reasoning" }], { event: "reasoning-delta" }],
+        [[{ kind: "reasoning" }], { event: "reasoning-delta" }]
+      ])
+      const taskId = (responses[0]!.payload!.value as Task).id
+      const stored = yield* Effect.promise(() => client.getTask({ tenant: "", id: taskId }))
+      expect(stored.artifacts.map((artifact) => textOfParts(artifact.parts))).toEqual(["42."])
     }))
 
   it.scoped("answers a blocking message/send with the completed task", () =>

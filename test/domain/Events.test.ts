@@ -33,6 +33,7 @@ const samples = [
     })
   ],
   ["content-delta", new Events.ContentDeltaEvent({ ...base, delta: "Hel" })],
+  ["reasoning-delta", new Events.ReasoningDeltaEvent({ ...base, delta: "The user wants" })],
   [
     "content-complete",
     new Events.ContentCompleteEvent({

@@ -113,6 +113,10 @@ export const exception = (type: string, message: string, extra: Record<string, u
 export const textDelta = (text: string, index = 0): StreamPart =>
   event("contentBlockDelta", { contentBlockIndex: index, delta: { text } })
 
+/** A reasoning delta event for content block `index` (what reasoning models stream before the answer). */
+export const reasoningDelta = (text: string, index = 0): StreamPart =>
+  event("contentBlockDelta", { contentBlockIndex: index, delta: { reasoningContent: { text } } })
+
 /** The closing events: `messageStop` then, when given, `metadata` with usage. */
 export const stop = (
   stopReason: string,
@@ -138,6 +142,24 @@ export const textStream = (
     ...deltas.map((delta) => textDelta(delta)),
     event("contentBlockStop", { contentBlockIndex: 0 }),
     ...stop("end_turn", usage)
+  ]
+})
+
+/**
+ * A complete answer streamed as a reasoning block (block 0, the given deltas) and then a text
+ * block (block 1).
+ */
+export const reasoningStream = (reasoning: ReadonlyArray<string>, answer: ReadonlyArray<string>): Reply => ({
+  _tag: "stream",
+  parts: [
+    event("messageStart", { role: "assistant" }),
+    event("contentBlockStart", { contentBlockIndex: 0, start: {} }),
+    ...reasoning.map((delta) => reasoningDelta(delta, 0)),
+    event("contentBlockStop", { contentBlockIndex: 0 }),
+    event("contentBlockStart", { contentBlockIndex: 1, start: {} }),
+    ...answer.map((delta) => textDelta(delta, 1)),
+    event("contentBlockStop", { contentBlockIndex: 1 }),
+    ...stop("end_turn", { inputTokens: 5, outputTokens: reasoning.length + answer.length })
   ]
 })
 

@@ -449,6 +449,22 @@ export const textChunks = (pieces: ReadonlyArray<string>, options: CompletionOpt
 }
 
 /**
+ * A streamed answer that reasons first, as DeepSeek-style servers send it: one chunk per piece
+ * of `reasoning` in `delta.reasoning_content` (or `delta.reasoning`, as Ollama and OpenRouter
+ * name it, with `field: "reasoning"`), then the answer as `textChunks`.
+ */
+export const reasoningChunks = (
+  reasoning: ReadonlyArray<string>,
+  answer: ReadonlyArray<string>,
+  options: CompletionOptions & { readonly field?: "reasoning_content" | "reasoning" } = {}
+): Array<SseEvent> => {
+  const model = options.model ?? "test-model"
+  const field = options.field ?? "reasoning_content"
+  const [role, ...rest] = textChunks(answer, options)
+  return [role!, ...reasoning.map((piece) => chunk(model, { content: null, [field]: piece })), ...rest]
+}
+
+/**
  * A streamed tool-calls answer: for each call, a first fragment with its index, id and name,
  * then one fragment per piece of `fragments` (default: the whole arguments in one piece).
  */

@@ -1,12 +1,13 @@
 /**
- * One model call of a run, read into events as it streams: text deltas, the route decision, the
- * tool calls assembled (their sensitive arguments protected) and usage. A stall before any text
- * is escalated once to the next tier up, when the router chose the tier itself.
+ * One model call of a run, read into events as it streams: text and reasoning deltas, the route
+ * decision, the tool calls assembled (their sensitive arguments protected) and usage. A stall
+ * before any text or reasoning is escalated once to the next tier up, when the router chose the
+ * tier itself.
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import { AgentError, type ProviderError, type RoutingError } from "../../domain/Errors.js"
-import { ContentDeltaEvent, RouteSelectedEvent, type AgentEvent } from "../../domain/Events.js"
+import { ContentDeltaEvent, ReasoningDeltaEvent, RouteSelectedEvent, type AgentEvent } from "../../domain/Events.js"
 import type { ExecutionContext } from "../../domain/ExecutionContext.js"
 import {
   addUsage,
@@ -51,8 +52,9 @@ const nextTier: Record<QueryTier, QueryTier | undefined> = {
 }
 
 /**
- * One model call, streamed into events. A stall (timeout) before any text reached the caller is
- * escalated once to the next tier up, when the router chose the tier itself.
+ * One model call, streamed into events. A stall (timeout) before any text or reasoning reached
+ * the caller is escalated once to the next tier up, when the router chose the tier itself: once
+ * the caller has seen one model think, another's answer would not follow from it.
  */
 export const callModel = (
   state: State,
@@ -70,6 +72,7 @@ export const callModel = (
     let provider: string | undefined
     let model: string | undefined
     let forced = false
+    let reasoned = false
     // Only a provider of the user's own could leave sensitive values unprotected; the kernel's
     // protect them as they parse.
     const guarded = tools.some((definition) => definition.sensitive !== undefined && definition.sensitive.length > 0)
@@ -86,6 +89,10 @@ export const callModel = (
           case "text-delta":
             text += chunk.delta
             events.push(new ContentDeltaEvent({ ...base(state.context, timestamp), delta: chunk.delta }, true))
+            break
+          case "reasoning-delta":
+            reasoned = true
+            events.push(new ReasoningDeltaEvent({ ...base(state.context, timestamp), delta: chunk.delta }, true))
             break
           case "route":
             tier = chunk.tier
@@ -131,7 +138,8 @@ export const callModel = (
       Effect.map((): StepResult => ({ text, toolCalls, usage, finishReason, tier, provider, model })),
       Effect.catchAll((error) => {
         const escalateTo = tier !== undefined && !forced ? nextTier[tier] : undefined
-        return error._tag === "ProviderError" && error.reason === "Timeout" && text === "" && escalateTo !== undefined
+        const silentStall = error._tag === "ProviderError" && error.reason === "Timeout" && text === "" && !reasoned
+        return silentStall && escalateTo !== undefined
           ? Effect.zipRight(
             Effect.logWarning(`Model stalled on tier ${tier}; escalating to ${escalateTo}`),
             callModel(state, settings, deps, tools, escalateTo)

@@ -1,7 +1,9 @@
 /**
  * How one served run's `AgentEvent`s become A2A task, status and artifact events on the task's
  * bus: the agent's answer streams as appended chunks of one "answer" artifact, tool events
- * become `working` status messages, and the first state that is not `working` closes the task.
+ * become `working` status messages, the model's reasoning `working` status messages whose text
+ * part is marked `metadata: { kind: "reasoning" }`, and the first state that is not `working`
+ * closes the task.
  */
 import { Message } from "@a2a-js/sdk"
 import { AgentEvent as A2aEvent, type ExecutionEventBus, type RequestContext } from "@a2a-js/sdk/server"
@@ -67,6 +69,8 @@ export class Publisher {
         this.artifact(event.delta, this.streamedAnswer, false)
         this.streamedAnswer = true
         return
+      case "reasoning-delta":
+        return this.status(State.working, event.delta, reasoningMeta, reasoningPart)
       case "task-complete":
         this.answer = event.content
         this.artifact(event.content, false, true)
@@ -99,7 +103,8 @@ export class Publisher {
     this.closed = true
   }
 
-  status(state: number, text?: string, metadata?: Record<string, unknown>): void {
+  /** Publishes a status; its message's text part carries `partMetadata` when given. */
+  status(state: number, text?: string, metadata?: Record<string, unknown>, partMetadata?: Record<string, unknown>): void {
     if (this.closed) return
     if (state !== State.working) this.closed = true
     this.waitingForInput = state === State.inputRequired
@@ -109,7 +114,7 @@ export class Publisher {
       contextId,
       status: {
         state,
-        message: text === undefined ? undefined : agentMessage(contextId, taskId, text),
+        message: text === undefined ? undefined : agentMessage(contextId, taskId, text, partMetadata),
         timestamp: new Date().toISOString()
       },
       metadata
@@ -149,8 +154,18 @@ export const cancelledEvent = (taskId: string, contextId: string) =>
 export const textOf = (message: Message): string =>
   message.parts.map((part) => (part.content?.$case === "text" ? part.content.value : "")).join("")
 
-const agentMessage = (contextId: string, taskId: string, text: string): Message =>
-  Message.fromJSON({ messageId: crypto.randomUUID(), contextId, taskId, role: "ROLE_AGENT", parts: [{ text, mediaType: "text/plain" }] })
+const agentMessage = (contextId: string, taskId: string, text: string, partMetadata?: Record<string, unknown>): Message =>
+  Message.fromJSON({
+    messageId: crypto.randomUUID(),
+    contextId,
+    taskId,
+    role: "ROLE_AGENT",
+    parts: [partMetadata === undefined ? { text, mediaType: "text/plain" } : { text, mediaType: "text/plain", metadata: partMetadata }]
+  })
+
+/** How a reasoning status is marked: on its text part (what a reader of parts sees) and on the update. */
+const reasoningPart = { kind: "reasoning" } as const
+const reasoningMeta = { event: "reasoning-delta" } as const
 
 const toolMeta = (event: { readonly type: string; readonly toolName: string; readonly toolCallId: string }) => ({
   event: event.type,
