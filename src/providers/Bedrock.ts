@@ -69,6 +69,9 @@ export type CredentialsProvider = () => Promise<ResolvedCredentials>
  * SDK's own resolution (environment, profiles, SSO, instance roles). `healthTtl` is how long
  * an `isAvailable` answer is reused (default 30 s). `limits` bounds what is read of Bedrock's
  * answers (see `LanguageModel.ResponseLimits`; `maxEventBytes` bounds one event-stream message).
+ * `images: false` (a model that cannot see) refuses a conversation with an image part with
+ * `InvalidRequest` before sending it; images otherwise go as image blocks of their bytes (an
+ * image given by URL is refused: Bedrock cannot fetch it).
  *
  * @since 0.1.0
  */
@@ -79,6 +82,8 @@ export interface BedrockConfig {
   readonly credentials?: StaticCredentials | CredentialsProvider
   readonly healthTtl?: Duration.DurationInput
   readonly limits?: LanguageModel.ResponseLimits
+  /** Whether the model takes images (default `true`). */
+  readonly images?: boolean
 }
 
 /**
@@ -273,7 +278,7 @@ export const make = (config: BedrockConfig): Effect.Effect<LanguageModel.Service
     const chat = Effect.fn("Bedrock.chat", { attributes: spanAttributes })(
       function*(messages: ReadonlyArray<Message>, tools?: ReadonlyArray<ToolDefinition>, options?: LanguageModel.ChatOptions) {
         if (configError !== undefined) return yield* configError
-        const input = yield* request.toBedrockRequest(config.model, messages, tools, options)
+        const input = yield* request.toBedrockRequest(config.model, messages, tools, options, config)
         const output = yield* Effect.tryPromise({
           try: (signal) => client.send(new ConverseCommand(input), { abortSignal: signal }),
           catch: toError
@@ -291,7 +296,7 @@ export const make = (config: BedrockConfig): Effect.Effect<LanguageModel.Service
     ): Stream.Stream<ChatChunk, ProviderError> =>
       Stream.unwrapScoped(Effect.gen(function*() {
         if (configError !== undefined) return yield* configError
-        const input = yield* request.toBedrockRequest(config.model, messages, tools, options)
+        const input = yield* request.toBedrockRequest(config.model, messages, tools, options, config)
         let drained = false
         // Aborting destroys the request, and with it the socket; a drained response is left alone
         // so its keep-alive connection can be reused.

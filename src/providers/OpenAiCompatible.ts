@@ -64,6 +64,12 @@ export interface OpenAiCompatibleConfig {
   readonly rateLimit?: RateLimiter.RateLimitOptions
   /** Bounds on what is read of the server's answers (defaults: see `LanguageModel.ResponseLimits`). */
   readonly limits?: LanguageModel.ResponseLimits
+  /**
+   * Whether the model takes images (default `true`). With `false`, a conversation with an image
+   * part fails with `InvalidRequest` before anything is sent, instead of with whatever the
+   * server makes of it.
+   */
+  readonly images?: boolean
 }
 
 /**
@@ -108,15 +114,15 @@ export const makeRaw = (
       isAvailable: health.isAvailable,
       // The answer as reads: what the agent and the resilience policy read, without a stream.
       open: (messages, tools, options) =>
-        Effect.flatMap(send(requestBody(config.model, messages, tools, options, true)), (sent) => reads(sent, tools)),
+        Effect.flatMap(send(requestBody(config, messages, tools, options, true)), (sent) => reads(sent, tools)),
       chat: (messages, tools, options) =>
         Effect.flatMap(
-          send(requestBody(config.model, messages, tools, options, false)),
+          send(requestBody(config, messages, tools, options, false)),
           ({ metadata, response, secret }) => readCompletion(response, secret, metadata, tools)
         ),
       stream: (messages, tools, options) =>
         Stream.fromChannel(
-          Channel.unwrap(Effect.map(send(requestBody(config.model, messages, tools, options, true)), (sent) => answer(sent, tools)))
+          Channel.unwrap(Effect.map(send(requestBody(config, messages, tools, options, true)), (sent) => answer(sent, tools)))
         )
     })
   })

@@ -169,9 +169,9 @@ const classifyWith = (messages: ReadonlyArray<Message>, compiled: internal.Compi
     const message = messages[i]!
     if (message.role === "system" || i === latestUser) continue
     looked++
-    recentCode = message.content.includes("```")
+    recentCode = internal.textOf(message).includes("```")
   }
-  const text = latestUser >= 0 ? messages[latestUser]!.content : ""
+  const text = latestUser >= 0 ? internal.textOf(messages[latestUser]!) : ""
   return internal.classifyCompiled(text, compiled, { trailingToolResults, conversationLength, recentCode })
 }
 

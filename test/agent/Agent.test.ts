@@ -18,10 +18,12 @@ import { ProviderError, ToolError } from "../../src/domain/Errors.js"
 import type { AgentEvent, ToolEvent } from "../../src/domain/Events.js"
 import type { ExecutionContext } from "../../src/domain/ExecutionContext.js"
 import type { ToolCall } from "../../src/domain/Message.js"
+import * as Message from "../../src/domain/Message.js"
 import * as Bedrock from "../../src/providers/Bedrock.js"
 import * as LanguageModel from "../../src/providers/LanguageModel.js"
 import * as OpenAiCompatible from "../../src/providers/OpenAiCompatible.js"
 import * as TestModel from "../../src/providers/TestModel.js"
+import * as TierRouter from "../../src/router/TierRouter.js"
 import * as ClientTools from "../../src/tools/ClientTools.js"
 import { localTools, tool } from "../../src/tools/LocalTools.js"
 import * as ToolboxModule from "../../src/tools/Toolbox.js"
@@ -706,5 +708,32 @@ describe("Agent.run against the local OpenAI-compatible and Bedrock servers", ()
         ["content-delta", "!"]
       ])
       expect(events.at(-1)).toMatchObject({ type: "task-complete", content: "Hello!" })
+    }))
+
+  it.scoped("a message with image parts is routed by its text, and the model it is routed to receives the image", () =>
+    Effect.gen(function*() {
+      const small = yield* OpenAiServer.start({ fallback: OpenAiServer.sse(OpenAiServer.textChunks(["from small"])) })
+      const large = yield* OpenAiServer.start({ fallback: OpenAiServer.sse(OpenAiServer.textChunks(["from large"])) })
+      const smallLayer = OpenAiCompatible.liteLLMProvider({ id: "small", model: "small-model", baseUrl: small.url })
+      const largeLayer = OpenAiCompatible.liteLLMProvider({ id: "large", model: "large-model", baseUrl: large.url })
+      const router = TierRouter.fromLayers({
+        tiers: { simple: smallLayer, moderate: smallLayer, complex: largeLayer, reasoning: largeLayer }
+      }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      const image = { type: "image", url: "https://example.com/proof.png" } as const
+      const ask = (text: string) =>
+        collect(Agent.run({ messages: [Message.user([{ type: "text", text }, image])] }).pipe(Stream.provideLayer(Layer.merge(router, weatherTools))))
+      const greeting = yield* ask("Hi!")
+      const proof = yield* ask("Prove that the square root of two is irrational, then analyse each step of the proof rigorously.")
+      const routeOf = (events: ReadonlyArray<AgentEvent>) => events.find((event) => event.type === "route-selected")
+      expect(routeOf(greeting)).toMatchObject({ tier: "simple", provider: "small" })
+      expect(routeOf(proof)).toMatchObject({ provider: "large" })
+      expect(proof.at(-1)).toMatchObject({ type: "task-complete", content: "from large" })
+      expect(large.completions[0]!.body.messages).toEqual([{
+        role: "user",
+        content: [
+          { type: "text", text: "Prove that the square root of two is irrational, then analyse each step of the proof rigorously." },
+          { type: "image_url", image_url: { url: "https://example.com/proof.png" } }
+        ]
+      }])
     }))
 })

@@ -120,3 +120,54 @@ describe("Message constructors and schemas", () => {
     expect(Either.isLeft(Schema.decodeUnknownEither(Message.Message)({ role: "robot", content: "x" }))).toBe(true)
   })
 })
+
+describe("Message content parts", () => {
+  const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+  const decode = Schema.decodeUnknownEither(Message.Message)
+  const problemOf = (content: unknown): string => {
+    const decoded = decode({ role: "user", content })
+    if (Either.isRight(decoded)) throw new Error(`expected a refusal, decoded ${JSON.stringify(decoded.right)}`)
+    return decoded.left.message
+  }
+
+  it("takes text, an image by URL and an image as base64 with its media type, and still a plain string", () => {
+    const parts = [
+      { type: "text", text: "What is in these pictures?" },
+      { type: "image", url: "https://example.com/cat.png" },
+      { type: "image", data: png, mediaType: "image/png" }
+    ] as const
+    const message = Message.user(parts)
+    expect(message).toStrictEqual({ role: "user", content: parts })
+    expect(roundTrip(Message.Message, message)).toStrictEqual(message)
+    expect(roundTrip(Message.Message, Message.user("hi"))).toStrictEqual({ role: "user", content: "hi" })
+    expect(Either.isRight(decode({ role: "user", content: [{ type: "image", url: `data:image/png;base64,${png}` }] }))).toBe(true)
+  })
+
+  it("refuses an unknown media type, data that is not base64 (a data: URL among them) and a url that is not http(s) or data:", () => {
+    expect(problemOf([{ type: "image", data: png, mediaType: "image/bmp" }])).toContain("image/webp")
+    expect(problemOf([{ type: "image", data: `data:image/png;base64,${png}`, mediaType: "image/png" }])).toContain(
+      "pass a data: URL as { type: \"image\", url } instead"
+    )
+    expect(problemOf([{ type: "image", data: "not base64!", mediaType: "image/png" }])).toContain("standard base64")
+    expect(problemOf([{ type: "image", data: "", mediaType: "image/png" }])).toContain("non-empty")
+    expect(problemOf([{ type: "image", url: "file:///etc/passwd" }])).toContain("must be an http(s) or data: URL, not file:")
+    expect(problemOf([{ type: "image", url: "cat.png" }])).toContain("must be a URL")
+    expect(problemOf([{ type: "video", url: "https://example.com/a.mp4" }])).toBeTypeOf("string")
+  })
+
+  it("textOf reads a string, or the text parts joined by line breaks with the images left out", () => {
+    expect(Message.textOf(Message.user("plain"))).toBe("plain")
+    expect(Message.textOf(Message.user([
+      { type: "text", text: "first" },
+      { type: "image", url: "https://example.com/cat.png" },
+      { type: "text", text: "second" }
+    ]))).toBe("first\nsecond")
+    expect(Message.textOf(Message.user([{ type: "image", data: png, mediaType: "image/png" }]))).toBe("")
+  })
+
+  it("hasImages tells a message with an image part from one without", () => {
+    expect(Message.hasImages(Message.user("a picture of a cat"))).toBe(false)
+    expect(Message.hasImages(Message.user([{ type: "text", text: "a cat" }]))).toBe(false)
+    expect(Message.hasImages(Message.user([{ type: "image", url: "https://example.com/cat.png" }]))).toBe(true)
+  })
+})

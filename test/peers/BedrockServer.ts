@@ -294,6 +294,24 @@ const usesToolBlocksWithoutConfig = (body: unknown): boolean => {
   )
 }
 
+const imageFormats = new Set(["png", "jpeg", "gif", "webp"])
+
+/** Bedrock's validation of image blocks: a known format and base64 `bytes` (the only source it can read here). */
+const invalidImage = (body: unknown): string | undefined => {
+  const messages = (body as { readonly messages?: unknown } | null)?.messages
+  if (!Array.isArray(messages)) return undefined
+  for (const message of messages as Array<{ readonly content?: unknown }>) {
+    if (!Array.isArray(message?.content)) continue
+    for (const block of message.content as Array<Record<string, any>>) {
+      if (!("image" in block)) continue
+      if (!imageFormats.has(block.image?.format)) return `Invalid image format: ${String(block.image?.format)}.`
+      const bytes = block.image?.source?.bytes
+      if (typeof bytes !== "string" || !/^[A-Za-z0-9+/]+={0,2}$/.test(bytes)) return "The image source must be base64 bytes."
+    }
+  }
+  return undefined
+}
+
 /** Starts the peer on an ephemeral port; it stops, dropping open connections, with the scope. */
 export const make: Effect.Effect<BedrockServer, never, Scope.Scope> = Effect.gen(function*() {
   const queue: Array<Reply> = []
@@ -340,6 +358,11 @@ export const make: Effect.Effect<BedrockServer, never, Scope.Scope> = Effect.gen
           ),
           res
         )
+        return
+      }
+      const imageProblem = invalidImage(request.body)
+      if (imageProblem !== undefined) {
+        answer(awsError(400, "ValidationException", imageProblem), res)
         return
       }
       answer(

@@ -6,7 +6,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as ConfigManager from "../../src/config/ConfigManager.js"
 import type { PluginError } from "../../src/domain/Errors.js"
-import type { ChatChunk } from "../../src/domain/Message.js"
+import { type ChatChunk, textOf } from "../../src/domain/Message.js"
 import { builtins } from "../../src/plugins/builtin.js"
 import {
   closestName,
@@ -33,7 +33,7 @@ const echoPlugin: ProviderPlugin = {
       name: "Echo",
       stream: (messages) =>
         Stream.fromIterable<ChatChunk>([
-          { _tag: "text-delta", delta: messages.at(-1)?.content ?? "" },
+          { _tag: "text-delta", delta: textOf(messages.at(-1) ?? { content: "" }) },
           { _tag: "finish", finishReason: "stop" }
         ])
     }))

@@ -6,6 +6,7 @@
  */
 import type {
   ContentBlock,
+  ImageFormat,
   InferenceConfiguration,
   Message as BedrockMessage,
   SystemContentBlock,
@@ -15,7 +16,7 @@ import type {
 } from "@aws-sdk/client-bedrock-runtime"
 import * as Either from "effect/Either"
 import { ProviderError } from "../../domain/Errors.js"
-import type { Message, ToolDefinition } from "../../domain/Message.js"
+import { type Content, hasImages, type Message, textOf, type ToolDefinition } from "../../domain/Message.js"
 import type { ChatOptions, ToolChoice } from "../LanguageModel.js"
 
 /** @internal */
@@ -44,18 +45,83 @@ type Document = NonNullable<ToolUseBlock["input"]>
 // Domain arguments and JSON Schemas are JSON by construction; the SDK types them as its Document.
 const asDocument = (value: Record<string, unknown>): Document => value as Document
 
+/**
+ * What a provider's configuration says about the conversations it may send. `images: false`
+ * (a model that cannot see) refuses a conversation with an image before anything is sent.
+ *
+ * @internal
+ */
+export interface ConversationSettings {
+  readonly images?: boolean | undefined
+}
+
 // Bedrock rejects blank text blocks, so empty content never becomes one.
 const textBlocks = (content: string): Array<ContentBlock> => content === "" ? [] : [{ text: content }]
 
-const toTurn = (message: Message, position: number): Either.Either<BedrockMessage | undefined, ProviderError> => {
+const imageFormats: Readonly<Record<string, ImageFormat>> = {
+  "image/png": "png",
+  "image/jpeg": "jpeg",
+  "image/gif": "gif",
+  "image/webp": "webp"
+}
+
+/** A user message's content as blocks: text, and images as their bytes. */
+const userBlocks = (
+  content: Content,
+  position: number,
+  settings: ConversationSettings | undefined
+): Either.Either<Array<ContentBlock>, ProviderError> => {
+  if (typeof content === "string") return Either.right(textBlocks(content))
+  const blocks: Array<ContentBlock> = []
+  for (const part of content) {
+    if (part.type === "text") {
+      if (part.text !== "") blocks.push({ text: part.text })
+      continue
+    }
+    if (settings?.images === false) {
+      return Either.left(invalidRequest(
+        `Message ${position} has an image, but this Bedrock provider is configured without images (images: false); remove the image, or use a model that takes images with images left on.`
+      ))
+    }
+    if ("url" in part) {
+      return Either.left(invalidRequest(
+        `Message ${position} has an image given by URL; Bedrock takes images only as bytes and the kernel does not fetch URLs for it. Pass the image as { type: "image", data: <base64>, mediaType }.`
+      ))
+    }
+    const format = imageFormats[part.mediaType]
+    if (format === undefined || part.data.startsWith("data:")) {
+      return Either.left(invalidRequest(
+        format === undefined
+          ? `Message ${position} has an image of media type "${part.mediaType}"; Bedrock takes image/png, image/jpeg, image/gif or image/webp.`
+          : `Message ${position} has image data that is a data: URL; pass the base64 bytes alone as data, without the "data:…;base64," prefix.`
+      ))
+    }
+    blocks.push({ image: { format, source: { bytes: Buffer.from(part.data, "base64") } } })
+  }
+  return Either.right(blocks)
+}
+
+/** The text of a message that may not carry images (Bedrock takes them in user turns only). */
+const textOnly = (message: Message, position: number): Either.Either<string, ProviderError> =>
+  hasImages(message)
+    ? Either.left(invalidRequest(
+      `Message ${position} (role "${message.role}") has an image; images can only be sent in user messages. Move the image to a user message.`
+    ))
+    : Either.right(textOf(message))
+
+const toTurn = (
+  message: Message,
+  position: number,
+  settings: ConversationSettings | undefined
+): Either.Either<BedrockMessage | undefined, ProviderError> => {
   switch (message.role) {
     case "user":
-      return Either.right({ role: "user", content: textBlocks(message.content) })
+      return Either.map(userBlocks(message.content, position, settings), (content) => ({ role: "user", content }))
     case "assistant": {
       const toolUses: Array<ContentBlock> = (message.toolCalls ?? []).map((call) => ({
         toolUse: { toolUseId: call.id, name: call.name, input: asDocument(call.arguments) }
       }))
-      return Either.right({ role: "assistant", content: [...textBlocks(message.content), ...toolUses] })
+      return Either.map(textOnly(message, position), (text) => ({ role: "assistant", content: [...textBlocks(text), ...toolUses] }))
     }
     case "tool": {
       if (message.toolCallId === undefined || message.toolCallId === "") {
@@ -63,11 +129,12 @@ const toTurn = (message: Message, position: number): Either.Either<BedrockMessag
           `Message ${position} has role "tool" but no toolCallId; set toolCallId to the id of the tool call it answers (Message.toolResult does this).`
         ))
       }
+      const toolUseId = message.toolCallId
       // Bedrock carries tool results inside a user turn.
-      return Either.right({
+      return Either.map(textOnly(message, position), (text): BedrockMessage => ({
         role: "user",
-        content: [{ toolResult: { toolUseId: message.toolCallId, content: message.content === "" ? [] : [{ text: message.content }] } }]
-      })
+        content: [{ toolResult: { toolUseId, content: text === "" ? [] : [{ text }] } }]
+      }))
     }
     case "system":
       return Either.right(undefined)
@@ -78,22 +145,27 @@ const toTurn = (message: Message, position: number): Either.Either<BedrockMessag
  * Maps domain messages to a Bedrock conversation: system messages become `system` blocks,
  * assistant tool calls `toolUse` blocks, tool results `toolResult` blocks in a user turn, and
  * consecutive turns of one role are merged because Bedrock requires alternating roles. Turns
- * left without content (an empty user message) are dropped rather than sent blank.
+ * left without content (an empty user message) are dropped rather than sent blank. Images go as
+ * image blocks of their bytes, in user messages only; an image given by URL is refused (Bedrock
+ * cannot fetch it), as is any image when `settings.images` is `false`.
  *
  * @internal
  */
 export const toBedrockMessages = (
-  messages: ReadonlyArray<Message>
+  messages: ReadonlyArray<Message>,
+  settings?: ConversationSettings
 ): Either.Either<BedrockConversation, ProviderError> => {
   const system: Array<SystemContentBlock> = []
   const turns: Array<BedrockMessage> = []
   for (let position = 0; position < messages.length; position++) {
     const message = messages[position]!
     if (message.role === "system") {
-      if (message.content !== "") system.push({ text: message.content })
+      const text = textOnly(message, position)
+      if (Either.isLeft(text)) return Either.left(text.left)
+      if (text.right !== "") system.push({ text: text.right })
       continue
     }
-    const turn = toTurn(message, position)
+    const turn = toTurn(message, position, settings)
     if (Either.isLeft(turn)) return Either.left(turn.left)
     const mapped = turn.right
     if (mapped === undefined || mapped.content === undefined || mapped.content.length === 0) continue
@@ -174,7 +246,8 @@ export const toBedrockRequest = (
   defaultModel: string,
   messages: ReadonlyArray<Message>,
   tools: ReadonlyArray<ToolDefinition> | undefined,
-  options: ChatOptions | undefined
+  options: ChatOptions | undefined,
+  settings?: ConversationSettings
 ): Either.Either<BedrockRequest, ProviderError> => {
   const modelId = options?.model ?? defaultModel
   if (modelId.trim() === "") {
@@ -183,7 +256,7 @@ export const toBedrockRequest = (
     ))
   }
   return Either.gen(function*() {
-    const conversation = yield* toBedrockMessages(messages)
+    const conversation = yield* toBedrockMessages(messages, settings)
     if (conversation.messages.length === 0) {
       return yield* Either.left(invalidRequest(
         "The conversation has no user or assistant message with content; Bedrock needs at least one. Add a user message."

@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type { ProviderError } from "../../domain/Errors.js"
+import { ProviderError } from "../../domain/Errors.js"
 import { recording } from "../../internal/tracing.js"
 import type { OpenAiCompatibleConfig } from "../OpenAiCompatible.js"
 import { readBounded } from "./openaiBody.js"
@@ -50,8 +50,13 @@ export const authorize = (
   return Option.isSome(key) ? HttpClientRequest.bearerToken(withHeaders, key.value) : withHeaders
 }
 
-/** Sends a completions request body; see the module doc. */
-export const makeSend = (options: ExchangeOptions): (body: Record<string, unknown>) => Effect.Effect<Sent, ProviderError> => {
+/**
+ * Sends a completions request body, or fails with the error that kept a request from being built
+ * (see `requestBody`); see the module doc.
+ */
+export const makeSend = (
+  options: ExchangeOptions
+): (body: Record<string, unknown> | ProviderError) => Effect.Effect<Sent, ProviderError> => {
   const { client, config, health, limits, resolveKey, root } = options
   const providerId = config.id
   const completionsUrl = `${root}/v1/chat/completions`
@@ -96,8 +101,8 @@ export const makeSend = (options: ExchangeOptions): (body: Record<string, unknow
 
   // Sends the request and turns a non-2xx answer into a ProviderError; health is learned here.
   // Written without `Effect.gen`: this runs once per model call.
-  return (body: Record<string, unknown>): Effect.Effect<Sent, ProviderError> =>
-    Effect.flatMap(resolveKey, (key) => {
+  return (body: Record<string, unknown> | ProviderError): Effect.Effect<Sent, ProviderError> =>
+    body instanceof ProviderError ? Effect.fail(body) : Effect.flatMap(resolveKey, (key) => {
       const secret = Option.isSome(key) ? Redacted.value(key.value) : undefined
       const request = HttpClientRequest.bodyUnsafeJson(completionsRequest(key, secret), body)
       return Effect.matchEffect(execute(request), {

@@ -2,21 +2,37 @@
  * The OpenAI chat-completions wire format: domain messages, tools and options to a request
  * body, and a complete (non-streamed) response body back to an `LLMResponse`.
  */
-import type { FinishReason, LLMResponse, Message, ToolCall, ToolDefinition, Usage } from "../../domain/Message.js"
-import { decodeToolCall } from "../../domain/Message.js"
+import { ProviderError } from "../../domain/Errors.js"
+import type { ContentPart, FinishReason, LLMResponse, Message, ToolCall, ToolDefinition, Usage } from "../../domain/Message.js"
+import { decodeToolCall, textOf } from "../../domain/Message.js"
 import type { ChatOptions } from "../LanguageModel.js"
+import type { OpenAiCompatibleConfig } from "../OpenAiCompatible.js"
 
-/** The request body for `/v1/chat/completions`. */
+/** What the wire format needs of the provider's configuration. */
+export type WireSettings = Pick<OpenAiCompatibleConfig, "id" | "model" | "images">
+
+/**
+ * The request body for `/v1/chat/completions`, or the `InvalidRequest` that keeps a
+ * conversation the provider cannot take from being sent.
+ */
 export const requestBody = (
-  defaultModel: string,
+  settings: WireSettings,
   messages: ReadonlyArray<Message>,
   tools: ReadonlyArray<ToolDefinition> | undefined,
   options: ChatOptions | undefined,
   stream: boolean
-): Record<string, unknown> => {
+): Record<string, unknown> | ProviderError => {
+  const wire: Array<Record<string, unknown>> = []
+  for (let position = 0; position < messages.length; position++) {
+    const message = messages[position]!
+    const content = message.content
+    const mapped = typeof content === "string" ? toWireMessage(message, content) : withParts(settings, message, content, position)
+    if (mapped instanceof ProviderError) return mapped
+    wire.push(mapped)
+  }
   const body: Record<string, unknown> = {
-    model: options?.model ?? defaultModel,
-    messages: messages.map(toWireMessage)
+    model: options?.model ?? settings.model,
+    messages: wire
   }
   if (tools !== undefined && tools.length > 0) {
     body.tools = tools.map((tool) => ({
@@ -38,21 +54,21 @@ export const requestBody = (
   return body
 }
 
-const toWireMessage = (message: Message): Record<string, unknown> => {
+const toWireMessage = (message: Message, content: string): Record<string, unknown> => {
   switch (message.role) {
     case "tool":
       return {
         role: "tool",
-        content: message.content,
+        content,
         tool_call_id: message.toolCallId ?? "",
         ...(message.name !== undefined ? { name: message.name } : {})
       }
     case "assistant": {
       const calls = message.toolCalls
-      if (calls === undefined || calls.length === 0) return { role: "assistant", content: message.content }
+      if (calls === undefined || calls.length === 0) return { role: "assistant", content }
       return {
         role: "assistant",
-        content: message.content === "" ? null : message.content,
+        content: content === "" ? null : content,
         tool_calls: calls.map((call) => ({
           id: call.id,
           type: "function",
@@ -61,9 +77,51 @@ const toWireMessage = (message: Message): Record<string, unknown> => {
       }
     }
     default:
-      return { role: message.role, content: message.content }
+      return { role: message.role, content }
   }
 }
+
+/**
+ * A message whose content is parts: a user message's parts as OpenAI's (text, and `image_url`
+ * with the URL or the bytes as a `data:` URL); any other role's text, which may carry no image.
+ */
+const withParts = (
+  settings: WireSettings,
+  message: Message,
+  parts: ReadonlyArray<ContentPart>,
+  position: number
+): Record<string, unknown> | ProviderError => {
+  for (const part of parts) {
+    if (part.type !== "image") continue
+    if (message.role !== "user") {
+      return invalidRequest(
+        settings,
+        `Message ${position} (role "${message.role}") has an image; images can only be sent in user messages. Move the image to a user message.`
+      )
+    }
+    if (settings.images === false) {
+      return invalidRequest(
+        settings,
+        `Message ${position} has an image, but provider "${settings.id}" is configured without images (images: false); remove the image, or use a model that takes images with images left on.`
+      )
+    }
+    if ("data" in part && part.data.startsWith("data:")) {
+      return invalidRequest(
+        settings,
+        `Message ${position} has image data that is a data: URL; pass it as { type: "image", url }, or pass the base64 bytes alone as data.`
+      )
+    }
+  }
+  return message.role === "user" ? { role: "user", content: parts.map(wirePart) } : toWireMessage(message, textOf(message))
+}
+
+const wirePart = (part: ContentPart): Record<string, unknown> =>
+  part.type === "text"
+    ? { type: "text", text: part.text }
+    : { type: "image_url", image_url: { url: "url" in part ? part.url : `data:${part.mediaType};base64,${part.data}` } }
+
+const invalidRequest = (settings: WireSettings, message: string): ProviderError =>
+  new ProviderError({ reason: "InvalidRequest", providerId: settings.id, retryable: false, message })
 
 /** OpenAI's finish reasons in the domain's vocabulary. */
 export const finishReason = (value: unknown): FinishReason => {

@@ -20,6 +20,12 @@ import {
 } from "./classifierLexicon.js"
 import { buildTrie, isWordCode, lastMatch, longestEntry } from "./classifierTrie.js"
 
+/**
+ * What the classifier reads of a message: its text, and of a message with parts only the text
+ * parts (an image says nothing the lexicon could weigh).
+ */
+export { textOf } from "../../domain/Message.js"
+
 /** Every weight key, lexical first, then structural, then context. */
 export const signalNames: ReadonlyArray<string> = [
   ...lexicalSignals.map((signal) => signal.name),
