@@ -217,6 +217,7 @@ export type FinishReason = typeof FinishReason.Type
 
 /**
  * A complete model answer (seed 003): text or tool calls, with usage and the finish reason.
+ * `reasoning` is the reasoning text a model reported beside its answer, when it did.
  * `metadata` holds provider response headers worth keeping (for example `x-litellm-*`).
  *
  * @since 0.1.0
@@ -224,6 +225,7 @@ export type FinishReason = typeof FinishReason.Type
 export const LLMResponse = Schema.Struct({
   type: Schema.Literal("text", "tool_calls"),
   content: Schema.optional(Schema.String),
+  reasoning: Schema.optional(Schema.String),
   toolCalls: Schema.optional(Schema.Array(ToolCall)),
   usage: Usage,
   finishReason: FinishReason,

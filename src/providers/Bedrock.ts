@@ -71,7 +71,8 @@ export type CredentialsProvider = () => Promise<ResolvedCredentials>
  * answers (see `LanguageModel.ResponseLimits`; `maxEventBytes` bounds one event-stream message).
  * `images: false` (a model that cannot see) refuses a conversation with an image part with
  * `InvalidRequest` before sending it; images otherwise go as image blocks of their bytes (an
- * image given by URL is refused: Bedrock cannot fetch it).
+ * image given by URL is refused: Bedrock cannot fetch it). `stream: false` asks Converse for the
+ * whole answer instead of ConverseStream (a request's `ChatOptions.stream` overrides it).
  *
  * @since 0.1.0
  */
@@ -84,6 +85,8 @@ export interface BedrockConfig {
   readonly limits?: LanguageModel.ResponseLimits
   /** Whether the model takes images (default `true`). */
   readonly images?: boolean
+  /** Whether answers are streamed (default `true`). */
+  readonly stream?: boolean
 }
 
 /**
@@ -290,6 +293,15 @@ export const make = (config: BedrockConfig): Effect.Effect<LanguageModel.Service
     )
 
     const stream = (
+      messages: ReadonlyArray<Message>,
+      tools?: ReadonlyArray<ToolDefinition>,
+      options?: LanguageModel.ChatOptions
+    ): Stream.Stream<ChatChunk, ProviderError> =>
+      (options?.stream ?? config.stream) === false
+        ? Stream.fromIterableEffect(Effect.map(chat(messages, tools, options), response.responseChunks))
+        : streamed(messages, tools, options)
+
+    const streamed = (
       messages: ReadonlyArray<Message>,
       tools?: ReadonlyArray<ToolDefinition>,
       options?: LanguageModel.ChatOptions

@@ -25,7 +25,9 @@ export type ToolChoice = "auto" | "none" | "required" | { readonly tool: string 
 
 /**
  * Per-request options. `tier` forces a routing tier (the router skips its classifier); plain
- * providers ignore it. `maxAttempts` caps the retry policy for one request.
+ * providers ignore it. `maxAttempts` caps the retry policy for one request. `stream: false`
+ * asks the provider for the whole answer in one piece (for endpoints that cannot stream tool
+ * calls); it still arrives as the same chunks.
  *
  * @since 0.1.0
  */
@@ -40,6 +42,8 @@ export interface ChatOptions {
    * asks for one while other providers remain, so a dead provider is left at once.
    */
   readonly maxAttempts?: number
+  /** `false`: have the answer sent whole rather than streamed (default: the provider's setting). */
+  readonly stream?: boolean
 }
 
 /**

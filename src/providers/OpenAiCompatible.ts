@@ -70,6 +70,12 @@ export interface OpenAiCompatibleConfig {
    * server makes of it.
    */
   readonly images?: boolean
+  /**
+   * Whether answers are streamed (default `true`). `false` is for endpoints that cannot stream
+   * tool calls: the request says `stream: false` and the whole answer is read, as the same chunks.
+   * A request's `ChatOptions.stream` overrides it.
+   */
+  readonly stream?: boolean
 }
 
 /**

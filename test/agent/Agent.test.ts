@@ -710,6 +710,44 @@ describe("Agent.run against the local OpenAI-compatible and Bedrock servers", ()
       expect(events.at(-1)).toMatchObject({ type: "task-complete", content: "Hello!" })
     }))
 
+  it.scoped("with stream: false the OpenAI-compatible server receives stream: false and the run completes a tool loop", () =>
+    Effect.gen(function*() {
+      const server = yield* OpenAiServer.start({
+        script: [
+          OpenAiServer.json(OpenAiServer.toolCallCompletion([{ id: "call_1", name: "get_weather", arguments: { city: "Oslo" } }])),
+          OpenAiServer.json(OpenAiServer.textCompletion("It is 21 °C in Oslo."))
+        ]
+      })
+      const events = yield* collect(
+        Agent.run({ prompt: "Weather in Oslo?" }).pipe(Stream.provideLayer(Layer.merge(openAi(server, { stream: false }), weatherTools)))
+      )
+      expect(server.completions.map((request) => request.body.stream)).toEqual([false, false])
+      expect(server.completions[0]!.body.tools.map((entry: { function: { name: string } }) => entry.function.name)).toEqual(["get_weather"])
+      expect(server.completions[1]!.body.messages.at(-1)).toEqual({
+        role: "tool",
+        content: "{\"city\":\"Oslo\",\"celsius\":21}",
+        tool_call_id: "call_1",
+        name: "get_weather"
+      })
+      expect(events.filter((event) => event.type === "tool-complete").map((event) => event.toolCallId)).toEqual(["call_1"])
+      expect(events.at(-1)).toMatchObject({ type: "task-complete", content: "It is 21 °C in Oslo.", steps: 2 })
+    }))
+
+  it.scoped("with stream: false Bedrock is asked through Converse and the run completes a tool loop", () =>
+    Effect.gen(function*() {
+      const server = yield* BedrockServer.make
+      yield* server.enqueue(
+        BedrockServer.converse({ toolUses: [{ toolUseId: "tu-1", name: "get_weather", input: { city: "Oslo" } }], stopReason: "tool_use" }),
+        BedrockServer.converse({ text: "It is 21 °C in Oslo." })
+      )
+      const events = yield* collect(
+        Agent.run({ prompt: "Weather in Oslo?" }).pipe(Stream.provideLayer(Layer.merge(bedrock(server, { stream: false }), weatherTools)))
+      )
+      expect((yield* server.requests).map((request) => request.operation)).toEqual(["converse", "converse"])
+      expect(events.filter((event) => event.type === "tool-complete").map((event) => event.toolCallId)).toEqual(["tu-1"])
+      expect(events.at(-1)).toMatchObject({ type: "task-complete", content: "It is 21 °C in Oslo.", steps: 2 })
+    }))
+
   it.scoped("a message with image parts is routed by its text, and the model it is routed to receives the image", () =>
     Effect.gen(function*() {
       const small = yield* OpenAiServer.start({ fallback: OpenAiServer.sse(OpenAiServer.textChunks(["from small"])) })

@@ -170,4 +170,9 @@ describe("Message content parts", () => {
     expect(Message.hasImages(Message.user([{ type: "text", text: "a cat" }]))).toBe(false)
     expect(Message.hasImages(Message.user([{ type: "image", url: "https://example.com/cat.png" }]))).toBe(true)
   })
+
+  it("an answer's reasoning round-trips with it", () => {
+    const response: Message.LLMResponse = { type: "text", content: "4", reasoning: "2 + 2", usage: {}, finishReason: "stop" }
+    expect(roundTrip(Message.LLMResponse, response)).toStrictEqual(response)
+  })
 })

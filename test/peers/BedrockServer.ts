@@ -163,8 +163,9 @@ export const reasoningStream = (reasoning: ReadonlyArray<string>, answer: Readon
   ]
 })
 
-/** A Converse JSON answer with text and, optionally, tool uses. */
+/** A Converse JSON answer with reasoning, text and, optionally, tool uses. */
 export const converse = (options: {
+  readonly reasoning?: string
   readonly text?: string
   readonly toolUses?: ReadonlyArray<{ readonly toolUseId: string; readonly name: string; readonly input: unknown }>
   readonly stopReason?: string
@@ -176,6 +177,7 @@ export const converse = (options: {
       message: {
         role: "assistant",
         content: [
+          ...(options.reasoning !== undefined ? [{ reasoningContent: { reasoningText: { text: options.reasoning } } }] : []),
           ...(options.text !== undefined ? [{ text: options.text }] : []),
           ...(options.toolUses ?? []).map((toolUse) => ({ toolUse }))
         ]

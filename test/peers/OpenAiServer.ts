@@ -394,12 +394,20 @@ interface CompletionOptions {
   readonly finishReason?: string | null
 }
 
-/** A complete text answer (`chat.completion`). */
-export const textCompletion = (text: string, options: CompletionOptions = {}) => ({
+/** A complete text answer (`chat.completion`), with the model's `reasoning_content` when given. */
+export const textCompletion = (text: string, options: CompletionOptions & { readonly reasoning?: string } = {}) => ({
   id: "chatcmpl-test",
   object: "chat.completion",
   model: options.model ?? "test-model",
-  choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: options.finishReason ?? "stop" }],
+  choices: [{
+    index: 0,
+    message: {
+      role: "assistant",
+      content: text,
+      ...(options.reasoning !== undefined ? { reasoning_content: options.reasoning } : {})
+    },
+    finish_reason: options.finishReason ?? "stop"
+  }],
   ...(options.usage !== undefined ? { usage: options.usage } : {})
 })
 

@@ -9,8 +9,8 @@ import * as Bedrock from "../../src/providers/Bedrock.js"
 import type * as LanguageModel from "../../src/providers/LanguageModel.js"
 import * as BedrockServer from "../peers/BedrockServer.js"
 
-// What the Bedrock provider sends for content parts, through the real AWS SDK against the
-// local Converse/ConverseStream server.
+// What the Bedrock provider sends for content parts and `stream: false`, through the real AWS
+// SDK against the local Converse/ConverseStream server.
 
 const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 const jpeg = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAMCAgICAgMCAgIDAwMDBAYEBAQEBAgGBgUGCQgKCgkICQkKDA8MCgsOCwkJDRENDg8QEBEQCgwSExIQEw8QEBD/yQALCAABAAEBAREA/8wABgAQEAX/2gAIAQEAAD8A0s8g/9k="
@@ -119,5 +119,45 @@ describe("Bedrock content parts", () => {
           { role: "user", content: [{ text: "Again" }] }
         ]
       ])
+    }))
+})
+
+describe("Bedrock stream: false", () => {
+  const weather: Message.ToolDefinition = {
+    name: "get_weather",
+    description: "Weather for a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+  }
+
+  it.scoped("the provider's stream: false asks Converse for the whole answer and yields its chunks, reasoning first", () =>
+    Effect.gen(function*() {
+      const { model, server } = yield* setup({ stream: false })
+      yield* server.enqueue(BedrockServer.converse({
+        reasoning: "The user wants Oslo's weather.",
+        toolUses: [{ toolUseId: "tu-1", name: "get_weather", input: { city: "Oslo" } }],
+        stopReason: "tool_use"
+      }))
+      const chunks = yield* collectChunks(model.stream([Message.user("Weather in Oslo?")], [weather]))
+      const call = { id: "tu-1", name: "get_weather", arguments: { city: "Oslo" } }
+      expect(chunks).toEqual([
+        { _tag: "reasoning-delta", delta: "The user wants Oslo's weather." },
+        { _tag: "tool-call-start", index: 0, id: "tu-1", name: "get_weather" },
+        { _tag: "tool-call-end", index: 0, toolCall: call },
+        { _tag: "usage", usage: { inputTokens: 5, outputTokens: 3, totalTokens: 8 } },
+        { _tag: "finish", finishReason: "tool_calls", model: modelId }
+      ])
+      expect((yield* server.requests).map((request) => request.operation)).toEqual(["converse"])
+    }))
+
+  it.scoped("a request's stream option overrides the provider's, both ways", () =>
+    Effect.gen(function*() {
+      const streaming = yield* setup()
+      yield* streaming.server.enqueue(BedrockServer.converse({ text: "whole" }))
+      yield* collectChunks(streaming.model.stream([Message.user("x")], undefined, { stream: false }))
+      expect((yield* streaming.server.requests).map((request) => request.operation)).toEqual(["converse"])
+      const whole = yield* setup({ stream: false })
+      yield* whole.server.enqueue(BedrockServer.textStream(["streamed"]))
+      yield* collectChunks(whole.model.stream([Message.user("x")], undefined, { stream: true }))
+      expect((yield* whole.server.requests).map((request) => request.operation)).toEqual(["converse-stream"])
     }))
 })

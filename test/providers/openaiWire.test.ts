@@ -13,8 +13,8 @@ import * as OpenAiCompatible from "../../src/providers/OpenAiCompatible.js"
 import * as Resilience from "../../src/providers/Resilience.js"
 import * as OpenAiServer from "../peers/OpenAiServer.js"
 
-// What the OpenAI-compatible provider puts on the wire for content parts, against the local
-// OpenAI-compatible server.
+// What the OpenAI-compatible provider puts on the wire for content parts and `stream: false`,
+// and how it reads a whole answer, against the local OpenAI-compatible server.
 
 const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
@@ -142,5 +142,64 @@ describe("OpenAI-compatible content parts", () => {
       expect(error.reason).toBe("InvalidRequest")
       expect(error.message).toContain("pass it as { type: \"image\", url }, or pass the base64 bytes alone as data")
       expect(server.completions).toHaveLength(0)
+    })))
+})
+
+describe("OpenAI-compatible stream: false", () => {
+  const toolAnswer = OpenAiServer.json(OpenAiServer.toolCallCompletion(
+    [{ id: "call_1", name: "get_weather", arguments: { city: "Oslo" } }],
+    { usage: OpenAiServer.usage(9, 4) }
+  ))
+  const toolChunks: ReadonlyArray<ChatChunk> = [
+    { _tag: "tool-call-start", index: 0, id: "call_1", name: "get_weather" },
+    { _tag: "tool-call-end", index: 0, toolCall: { id: "call_1", name: "get_weather", arguments: { city: "Oslo" } } },
+    { _tag: "usage", usage: { inputTokens: 9, outputTokens: 4, totalTokens: 13 } },
+    { _tag: "finish", finishReason: "tool_calls", model: "test-model" }
+  ]
+
+  it.effect("the provider's stream: false sends stream: false and reads the whole answer as chunks, streamed or read", () =>
+    run(Effect.gen(function*() {
+      const server = yield* OpenAiServer.start({ script: [toolAnswer, toolAnswer] })
+      const model = yield* provider(server, { stream: false })
+      expect(yield* collectChunks(model.stream([Message.user("Weather in Oslo?")], [weather]))).toEqual(toolChunks)
+      expect(yield* readChunks(model, [Message.user("Weather in Oslo?")], [weather])).toEqual(toolChunks)
+      for (const request of server.completions) {
+        expect(request.body.stream).toBe(false)
+        expect(request.body).not.toHaveProperty("stream_options")
+        expect(request.body.tools).toHaveLength(1)
+      }
+    })))
+
+  it.effect("a request's stream option overrides the provider's, both ways", () =>
+    run(Effect.gen(function*() {
+      const server = yield* OpenAiServer.start({
+        script: [toolAnswer, OpenAiServer.sse(OpenAiServer.textChunks(["streamed"]))]
+      })
+      const streaming = yield* provider(server)
+      const whole = yield* provider(server, { stream: false })
+      expect(yield* readChunks(streaming, [Message.user("x")], [weather], { stream: false })).toEqual(toolChunks)
+      const streamed = yield* readChunks(whole, [Message.user("x")], undefined, { stream: true })
+      expect(streamed.filter((chunk) => chunk._tag === "text-delta")).toEqual([{ _tag: "text-delta", delta: "streamed" }])
+      expect(server.completions.map((request) => [request.body.stream, request.body.stream_options])).toEqual([
+        [false, undefined],
+        [true, { include_usage: true }]
+      ])
+    })))
+
+  it.effect("a whole answer's reasoning_content comes first, as a reasoning-delta; chat keeps it as reasoning", () =>
+    run(Effect.gen(function*() {
+      const answer = OpenAiServer.json(OpenAiServer.textCompletion("4", { reasoning: "Two and two make four." }))
+      const server = yield* OpenAiServer.start({ script: [answer, answer, answer] })
+      const model = yield* provider(server, { stream: false })
+      const expected: ReadonlyArray<ChatChunk> = [
+        { _tag: "reasoning-delta", delta: "Two and two make four." },
+        { _tag: "text-delta", delta: "4" },
+        { _tag: "usage", usage: {} },
+        { _tag: "finish", finishReason: "stop", model: "test-model" }
+      ]
+      expect(yield* collectChunks(model.stream([Message.user("2 + 2?")]))).toEqual(expected)
+      expect(yield* readChunks(model, [Message.user("2 + 2?")])).toEqual(expected)
+      const response = yield* model.chat([Message.user("2 + 2?")])
+      expect([response.content, response.reasoning]).toEqual(["4", "Two and two make four."])
     })))
 })

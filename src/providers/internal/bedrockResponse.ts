@@ -10,6 +10,7 @@ import * as Either from "effect/Either"
 import { ProviderError } from "../../domain/Errors.js"
 import type { ChatChunk, FinishReason, LLMResponse, ToolCall, Usage } from "../../domain/Message.js"
 import { decodeToolCall, sensitiveFieldsOf, type ToolDefinition } from "../../domain/Message.js"
+import { responseToChunks } from "../LanguageModel.js"
 import { providerId } from "./bedrockRequest.js"
 
 /**
@@ -61,8 +62,8 @@ const toolCallFrom = (id: string, name: string, input: unknown, tools: ReadonlyA
   decodeToolCall(id, name, input === undefined ? "" : JSON.stringify(input), tools)
 
 /**
- * A complete Converse response as an `LLMResponse`: text blocks joined, `toolUse` blocks as
- * tool calls. A response without an output message is `InvalidResponse`.
+ * A complete Converse response as an `LLMResponse`: text blocks joined, reasoning blocks joined
+ * as its `reasoning`, `toolUse` blocks as tool calls. A response without an output message is `InvalidResponse`.
  *
  * @internal
  */
@@ -78,9 +79,11 @@ export const fromConverseResponse = (
     ))
   }
   let text = ""
+  let reasoning = ""
   const toolCalls: Array<ToolCall> = []
   for (const block of message.content ?? []) {
     if (block.text !== undefined) text += block.text
+    else if (block.reasoningContent?.reasoningText?.text !== undefined) reasoning += block.reasoningContent.reasoningText.text
     else if (block.toolUse !== undefined) {
       toolCalls.push(toolCallFrom(block.toolUse.toolUseId ?? "", block.toolUse.name ?? "", block.toolUse.input, tools))
     }
@@ -88,11 +91,23 @@ export const fromConverseResponse = (
   return Either.right({
     type: toolCalls.length > 0 ? "tool_calls" : "text",
     content: text,
+    ...(reasoning !== "" ? { reasoning } : {}),
     ...(toolCalls.length > 0 ? { toolCalls } : {}),
     usage: toUsage(response.usage),
     finishReason: toFinishReason(response.stopReason),
     model: modelId
   })
+}
+
+/**
+ * A whole answer as the chunks its stream would have been (what `stream: false` reads): its
+ * reasoning first, when it has any.
+ *
+ * @internal
+ */
+export const responseChunks = (answer: LLMResponse): ReadonlyArray<ChatChunk> => {
+  const chunks = responseToChunks(answer)
+  return answer.reasoning === undefined ? chunks : [{ _tag: "reasoning-delta", delta: answer.reasoning }, ...chunks]
 }
 
 interface OpenToolCall {

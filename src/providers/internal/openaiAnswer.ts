@@ -1,8 +1,9 @@
 /**
- * Reading an OpenAI-compatible answer: a whole JSON completion (bounded), or an SSE body decoded
- * into chat chunks — as reads (what the agent and the resilience policy read) or as one channel
- * (what `stream` runs). The body is read from undici's `Readable` when there is one (see
- * `openaiBody.ts`), else through `response.stream`.
+ * Reading an OpenAI-compatible answer: a whole JSON completion (bounded; what `stream: false`
+ * asks for, and what some servers send anyway), or an SSE body decoded into chat chunks — as
+ * reads (what the agent and the resilience policy read) or as one channel (what `stream` runs).
+ * The body is read from undici's `Readable` when there is one (see `openaiBody.ts`), else
+ * through `response.stream`.
  */
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -66,7 +67,7 @@ export const makeAnswers = (providerId: string, root: string, limits: Limits) =>
           read = true
           return Effect.map(
             readCompletion(response, secret, metadata, tools),
-            (completion) => Chunk.fromIterable(LanguageModel.responseToChunks(completion))
+            (completion) => Chunk.fromIterable(wholeChunks(completion))
           )
         }),
         close: () => Effect.void
@@ -121,9 +122,15 @@ export const makeAnswers = (providerId: string, root: string, limits: Limits) =>
       })
     }
     return Stream.toChannel(Stream.fromIterableEffect(
-      Effect.map(readCompletion(sent.response, sent.secret, sent.metadata, tools), LanguageModel.responseToChunks)
+      Effect.map(readCompletion(sent.response, sent.secret, sent.metadata, tools), wholeChunks)
     ))
   }
 
   return { readCompletion, reads, answer }
+}
+
+/** A whole answer as the chunks its stream would have been: its reasoning first, when it has any. */
+const wholeChunks = (completion: LLMResponse): ReadonlyArray<ChatChunk> => {
+  const chunks = LanguageModel.responseToChunks(completion)
+  return completion.reasoning === undefined ? chunks : [{ _tag: "reasoning-delta", delta: completion.reasoning }, ...chunks]
 }

@@ -119,8 +119,8 @@ export const makeSend = (
             response,
             secret,
             metadata: Errors.pickMetadata(headers, secret),
-            // Some servers ignore `stream: true` and answer whole; that is accepted too.
-            whole: (headers["content-type"] ?? "").includes("application/json")
+            // Asked for whole (`stream: false`), or answered whole: some servers ignore `stream: true`.
+            whole: body.stream !== true || (headers["content-type"] ?? "").includes("application/json")
           })
         }
       })

@@ -9,11 +9,13 @@ import type { ChatOptions } from "../LanguageModel.js"
 import type { OpenAiCompatibleConfig } from "../OpenAiCompatible.js"
 
 /** What the wire format needs of the provider's configuration. */
-export type WireSettings = Pick<OpenAiCompatibleConfig, "id" | "model" | "images">
+export type WireSettings = Pick<OpenAiCompatibleConfig, "id" | "model" | "images" | "stream">
 
 /**
  * The request body for `/v1/chat/completions`, or the `InvalidRequest` that keeps a
- * conversation the provider cannot take from being sent.
+ * conversation the provider cannot take from being sent. `stream` says whether the caller reads
+ * the answer as it streams; the provider's and the request's `stream: false` then ask for the
+ * whole answer instead (`stream: false` on the wire), read all the same.
  */
 export const requestBody = (
   settings: WireSettings,
@@ -48,8 +50,12 @@ export const requestBody = (
       : { type: "function", function: { name: options.toolChoice.tool } }
   }
   if (stream) {
-    body.stream = true
-    body.stream_options = { include_usage: true }
+    if ((options?.stream ?? settings.stream) === false) {
+      body.stream = false
+    } else {
+      body.stream = true
+      body.stream_options = { include_usage: true }
+    }
   }
   return body
 }
@@ -183,6 +189,7 @@ export const decodeCompletion = (
   const message = choice?.message as Record<string, unknown> | null | undefined
   if (typeof message !== "object" || message === null) return "the first choice has no `message`"
   const content = typeof message.content === "string" ? message.content : ""
+  const reasoning = message.reasoning_content ?? message.reasoning
   const calls: Array<ToolCall> = []
   if (Array.isArray(message.tool_calls)) {
     for (const [index, wire] of (message.tool_calls as Array<Record<string, unknown> | null>).entries()) {
@@ -200,6 +207,7 @@ export const decodeCompletion = (
   return {
     type: hasCalls ? "tool_calls" : "text",
     content,
+    ...(typeof reasoning === "string" && reasoning !== "" ? { reasoning } : {}),
     ...(hasCalls ? { toolCalls: calls } : {}),
     usage: usage(raw.usage) ?? {},
     finishReason: finishReason(choice?.finish_reason),
