@@ -1,6 +1,6 @@
 /**
  * Serves an agent as an A2A agent over HTTP, on the official `@a2a-js/sdk` server pieces: a
- * `DefaultRequestHandler` with an in-memory task store and its JSON-RPC transport (streaming and
+ * `DefaultRequestHandler` with a task store (in memory, or in a database through `storage`) and its JSON-RPC transport (streaming and
  * blocking messages, task lookup, cancellation), plus the agent card, mounted on an
  * `@effect/platform` HTTP server. The agent is any `run` function returning a stream of
  * `AgentEvent`s, so `Agent.run` plugs in directly and tests can script one.
@@ -55,7 +55,9 @@ import { requiredToken } from "./internal/serverAuth.js"
 import { makeCard } from "./internal/serverCard.js"
 import { RunExecutor } from "./internal/serverExecutor.js"
 import { makeGuard } from "./internal/serverGuard.js"
-import { BoundedTaskStore } from "./internal/serverTaskStore.js"
+import type { Service as StorageService } from "../storage/Storage.js"
+import { BoundedTaskStore, type ServedTaskStore } from "./internal/serverTaskStore.js"
+import { SqlTaskStore } from "./internal/serverTaskStoreSql.js"
 
 /** What a served run receives: the caller's prompt and the A2A ids of its task. @since 0.1.0 */
 export interface RunInput {
@@ -125,6 +127,12 @@ export interface Options<R = never> {
    * task is still in progress a new one is rejected. 10,000 by default.
    */
   readonly maxTasks?: number
+  /**
+   * Keep the tasks in this database (`Storage.make`/`Storage.Storage`: SQLite or PostgreSQL)
+   * instead of in memory, so `GetTask`, `ListTasks` and `SubscribeToTask` answer after a
+   * restart, and from every replica that shares the database. `taskTtl` and `maxTasks` apply.
+   */
+  readonly storage?: StorageService
 }
 
 /** A running server: its base URL, port and the agent card's URL. @since 0.1.0 */
@@ -186,9 +194,18 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<Info, BindEr
     const bearerToken = requiredToken(options.bearerToken, host)
     const card = makeCard(options.card, url, bearerToken !== undefined)
     const clock = yield* Effect.clock
-    const store = new BoundedTaskStore(limits.maxTasks, Duration.toMillis(limits.taskTtl), () => clock.unsafeCurrentTimeMillis())
+    const now = () => clock.unsafeCurrentTimeMillis()
+    const ttlMillis = Duration.toMillis(limits.taskTtl)
+    const store: ServedTaskStore = options.storage === undefined
+      ? new BoundedTaskStore(limits.maxTasks, ttlMillis, now)
+      : new SqlTaskStore(options.storage, limits.maxTasks, ttlMillis, now)
+    // A database's failure to evict is logged and tried again next time; the server stays up.
+    const evict = Effect.tryPromise(async () => store.evictExpired()).pipe(
+      Effect.catchAll((error) => Effect.logWarning("AgentServer: dropping expired tasks failed", error.cause))
+    )
+    if (options.storage !== undefined) yield* evict
     if (Duration.isFinite(limits.taskTtl)) {
-      yield* Effect.sync(() => store.evictExpired()).pipe(
+      yield* evict.pipe(
         Effect.schedule(Schedule.spaced(Duration.min(limits.taskTtl, Duration.minutes(1)))),
         Effect.forkScoped
       )

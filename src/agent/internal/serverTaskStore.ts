@@ -10,8 +10,17 @@ import { RequestMalformedError } from "@a2a-js/sdk/errors"
 import { resolveUserScope, type ServerCallContext, type TaskStore } from "@a2a-js/sdk/server"
 import { State } from "./serverPublisher.js"
 
-const finishedStates: ReadonlySet<number> = new Set([State.completed, State.failed, State.canceled, State.rejected])
-const defaultPageSize = 50
+/** The states after which a run no longer writes to its task. */
+export const finishedStates: ReadonlySet<number> = new Set([State.completed, State.failed, State.canceled, State.rejected])
+export const defaultPageSize = 50
+
+/** What the server needs of its task store beyond the SDK's `TaskStore`. */
+export interface ServedTaskStore extends TaskStore {
+  /** Whether a new task can be kept: there is space, or a finished task to make space with. */
+  hasRoom(): boolean
+  /** Drops the finished tasks that are `ttl` old. */
+  evictExpired(): void | Promise<void>
+}
 
 interface Finished {
   readonly scopeKey: string
@@ -19,7 +28,7 @@ interface Finished {
   readonly at: number
 }
 
-export class BoundedTaskStore implements TaskStore {
+export class BoundedTaskStore implements ServedTaskStore {
   /** Tasks by scope (tenant and owner), then by id. */
   private readonly scopes = new Map<string, Map<string, Task>>()
   /** Finished tasks by scoped key, oldest first (a Map keeps insertion order). */
@@ -97,14 +106,15 @@ export class BoundedTaskStore implements TaskStore {
   }
 }
 
-const scopeOf = (context: ServerCallContext): string => `${context.tenant ?? ""}\u0000${resolveUserScope(context)}`
+/** Tasks are kept apart by tenant and owner, as the SDK's own store does. */
+export const scopeOf = (context: ServerCallContext): string => `${context.tenant ?? ""}\u0000${resolveUserScope(context)}`
 
-const timestampOf = (task: Task): string => task.status?.timestamp || ""
+export const timestampOf = (task: Task): string => task.status?.timestamp || ""
 
 // The SDK's page token format, so a client sees the same tokens as from its own store.
-const encodePageToken = (timestamp: string, id: string): string => Buffer.from(`${timestamp}|${id}`).toString("base64")
+export const encodePageToken = (timestamp: string, id: string): string => Buffer.from(`${timestamp}|${id}`).toString("base64")
 
-const decodePageToken = (pageToken: string): { readonly timestamp: string; readonly id: string } => {
+export const decodePageToken = (pageToken: string): { readonly timestamp: string; readonly id: string } => {
   const [timestamp = "", ...idParts] = Buffer.from(pageToken, "base64").toString("utf-8").split("|")
   if (idParts.length === 0) throw new RequestMalformedError("Invalid page token: pass the nextPageToken of an earlier ListTasks answer.")
   return { timestamp, id: idParts.join("|") }
