@@ -118,7 +118,7 @@ export class McpCall implements Reads {
     return timestampOf(this.clock!.unsafeCurrentTimeMillis())
   }
 
-  /** The first pull: the spans, `tool-start`, and the call itself when the connection is open and knows the tool. */
+  /** The first pull: the spans, `tool-start`, and the call itself when nothing needs waiting for. */
   private readonly begin: Effect.Effect<Chunk.Chunk<ToolEvent> | undefined> = Effect.clockWith((clock) => {
     this.started = true
     this.clock = clock
@@ -135,20 +135,14 @@ export class McpCall implements Reads {
       )
       return Effect.succeed(this.buffer.take())
     }
-    return Effect.flatMap(this.openSpans, () => {
-      const identity = resolveIdentity(server.caller, this.context.authContext)
-      this.identity = identity
-      if (Effect.isEffect(identity) || !server.pool.isOpen(identity)) return Effect.succeed(this.buffer.take())
-      return Effect.match(server.pool.lease(identity, (lease) => this.lease = lease), {
-        onFailure: (failure) => {
-          this.failure = failure
-          return this.buffer.take()
-        },
-        onSuccess: (connection) => {
-          if (listedHas(connection, this.name) === true) this.launch(connection)
-          return this.buffer.take()
-        }
-      })
+    return Effect.map(this.openSpans, () => {
+      this.identity = resolveIdentity(server.caller, this.context.authContext)
+      if (!Effect.isEffect(this.identity)) {
+        this.lease = server.pool.tryLease(this.identity)
+        const connection = this.lease?.connection
+        if (connection !== undefined && listedHas(connection, this.name) === true) this.launch(connection)
+      }
+      return this.buffer.take()
     })
   })
 
@@ -187,7 +181,7 @@ export class McpCall implements Reads {
     return (Effect.isEffect(identity) ? identity : Effect.succeed(identity)).pipe(
       Effect.flatMap((identity) => {
         this.identity = identity
-        const connection = this.lease?.slot.connection
+        const connection = this.lease?.connection
         return connection !== undefined
           ? Effect.succeed(connection)
           : this.server.pool.lease(identity, (lease) => this.lease = lease)
@@ -254,7 +248,7 @@ export class McpCall implements Reads {
 
   /** The credentials the connection was made with (headers, a stdio server's env). */
   private get secrets(): ReadonlyArray<string> {
-    return this.lease?.slot.connection?.secrets ?? (this.identity as Identity).secrets
+    return this.lease?.connection?.secrets ?? (this.identity as Identity).secrets
   }
 
   /** A result with the connection's credentials scrubbed out. */
