@@ -245,6 +245,36 @@ export const echo: Behaviour = (observed) => ({
   cancelTask: noCancel
 })
 
+/**
+ * Thinks aloud (a working status whose text part is marked as reasoning, as `AgentServer` sends a
+ * model's reasoning), says what it does, then completes with a status message and no artifacts.
+ */
+export const thinksAloud: Behaviour = (observed) => ({
+  execute: async (ctx, bus) => {
+    publishTask(ctx, bus, observed)
+    bus.publish(AgentEvent.statusUpdate({
+      taskId: ctx.taskId,
+      contextId: ctx.contextId,
+      status: {
+        state: stateNumber.WORKING,
+        message: Message.fromJSON({
+          messageId: crypto.randomUUID(),
+          contextId: ctx.contextId,
+          taskId: ctx.taskId,
+          role: "ROLE_AGENT",
+          parts: [{ text: "Let me think about the user's secret plan", metadata: { kind: "reasoning" } }]
+        }),
+        timestamp: new Date().toISOString()
+      },
+      metadata: undefined
+    }))
+    publishStatus(ctx, bus, "WORKING", "Looking it up")
+    publishStatus(ctx, bus, "COMPLETED", "Done: 42.")
+    bus.finished()
+  },
+  cancelTask: noCancel
+})
+
 /** Ends in the given terminal or interrupted state with a message. */
 export const endsIn = (state: "FAILED" | "REJECTED" | "CANCELED" | "AUTH_REQUIRED", text: string): Behaviour =>
 (observed) => ({

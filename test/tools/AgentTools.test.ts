@@ -94,6 +94,14 @@ describe("AgentToolProvider", () => {
       expect(agent.observed.prompts).toEqual(["What is the answer?"])
     }))
 
+  it.scoped("leaves out status parts marked as the remote model's reasoning: not progress, not the answer", () =>
+    Effect.gen(function*() {
+      const agent = yield* peer(Peers.thinksAloud)
+      const provider = AgentTools.from({ name: "Thinker", description: "Thinks.", url: agent.url })
+      const events = yield* run(provider, "What is the answer?")
+      expect(compact(events)).toEqual([["tool-start"], ["tool-progress", "Looking it up"], ["tool-complete", "Done: 42."]])
+    }))
+
   it.scoped("sends the ExecutionContext's contextId as the A2A message's contextId", () =>
     Effect.gen(function*() {
       const agent = yield* peer(Peers.echo)

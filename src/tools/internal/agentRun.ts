@@ -179,5 +179,13 @@ export class RemoteRun {
   }
 }
 
+/**
+ * The text of parts, leaving out those marked as the remote model's reasoning (as `AgentServer`
+ * marks them): thinking aloud is neither progress to report nor the answer.
+ */
 const textOf = (parts: ReadonlyArray<Part>): string =>
-  parts.map((part) => (part.content?.$case === "text" ? part.content.value : "")).join("")
+  parts.map((part) =>
+    part.content?.$case === "text" && (part.metadata as { readonly kind?: unknown } | undefined)?.kind !== "reasoning"
+      ? part.content.value
+      : ""
+  ).join("")
