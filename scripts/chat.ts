@@ -3,6 +3,8 @@
  *
  *   npx tsx scripts/chat.ts "What is 17 * 23?"     one question, then exit
  *   npx tsx scripts/chat.ts                         a conversation (type /help inside)
+ *   npx tsx scripts/chat.ts --list                  the stored conversations
+ *   npx tsx scripts/chat.ts --continue <contextId>  go on with a stored conversation
  *
  * Flags: --tier <simple|moderate|complex|reasoning> forces a routing tier; --config <path> and
  * --secrets <path> pick the configuration file and the encrypted secrets file (defaults under
@@ -14,6 +16,9 @@
  * also offered the plugins' pairing tools ("pair openai with key …"), which can pair a provider
  * for the first time but never change a base URL or replace a stored key. When no provider can
  * serve, it says what to do and exits with status 1.
+ *
+ * Conversations are stored through `Storage` (the configuration's `storage.url`; by default the
+ * SQLite file under $XDG_DATA_HOME/effect-agent-kernel), so they outlive the chat.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -29,6 +34,7 @@ import * as Stream from "effect/Stream"
 import * as Readline from "node:readline"
 import { parseArgs } from "node:util"
 import * as Agent from "../src/agent/Agent.js"
+import * as ConversationStore from "../src/agent/ConversationStore.js"
 import * as ConfigManager from "../src/config/ConfigManager.js"
 import { McpServer, Tier, tiers } from "../src/config/KernelConfig.js"
 import type { AgentError } from "../src/domain/Errors.js"
@@ -37,6 +43,7 @@ import * as ProviderPlugins from "../src/plugins/ProviderPlugin.js"
 import * as QueryClassifier from "../src/router/QueryClassifier.js"
 import * as TierRouter from "../src/router/TierRouter.js"
 import * as SecretsManager from "../src/secrets/SecretsManager.js"
+import * as Storage from "../src/storage/Storage.js"
 import { localTools } from "../src/tools/LocalTools.js"
 import * as McpTools from "../src/tools/McpTools.js"
 import type { ToolProvider } from "../src/tools/ToolProvider.js"
@@ -45,8 +52,11 @@ import { guidance, unservedCause } from "./lib/guidance.js"
 import { clip, makeRenderer, type Renderer } from "./lib/render.js"
 import { calculator, currentTime } from "./lib/tools.js"
 
-const usage = `Usage: npx tsx scripts/chat.ts [--tier <tier>] [--config <path>] [--secrets <path>] [--pairing-tools] ["question"]
+const usage = `Usage: npx tsx scripts/chat.ts [--tier <tier>] [--config <path>] [--secrets <path>] [--pairing-tools]
+                           [--list | --continue <contextId>] ["question"]
   With a question: answers it and exits. Without: a conversation; type /help inside.
+  --list     list the stored conversations (most recent first) and exit
+  --continue go on with a stored conversation (its id from --list)
   --tier     force a routing tier: ${tiers.join(", ")}
   --pairing-tools  offer the providers' pairing tools to the model (off by default: pair with scripts/pair.ts)
   --config   the configuration file (default $XDG_CONFIG_HOME/effect-agent-kernel/config.json)
@@ -74,6 +84,8 @@ interface Options {
   readonly configPath: string | undefined
   readonly secretsPath: string | undefined
   readonly pairingTools: boolean
+  readonly list: boolean
+  readonly continueId: string | undefined
 }
 
 const parseOptions = (): Options | string => {
@@ -86,6 +98,8 @@ const parseOptions = (): Options | string => {
         config: { type: "string" },
         secrets: { type: "string" },
         "pairing-tools": { type: "boolean" },
+        list: { type: "boolean" },
+        continue: { type: "string" },
         help: { type: "boolean", short: "h" }
       }
     })
@@ -101,7 +115,9 @@ const parseOptions = (): Options | string => {
     tier,
     configPath: values.config,
     secretsPath: values.secrets,
-    pairingTools: values["pairing-tools"] === true
+    pairingTools: values["pairing-tools"] === true,
+    list: values.list === true,
+    continueId: values.continue
   }
 }
 
@@ -157,18 +173,37 @@ const toolboxLayer = (renderer: Renderer, offerPairing: boolean) =>
     })
   )
 
-const appLayer = (options: Options, renderer: Renderer) => {
+/** The configuration and secrets files, and the conversations' database they name. */
+const filesLayer = (options: Options) => {
   const files = Layer.mergeAll(
     ConfigManager.layerFile(options.configPath !== undefined ? { path: options.configPath } : {}),
     options.secretsPath !== undefined
       ? SecretsManager.layerFile({ path: options.secretsPath })
       : SecretsManager.layer
   ).pipe(Layer.provide(NodeContext.layer))
+  return Storage.layerConfig().pipe(Layer.provideMerge(files))
+}
+
+const appLayer = (options: Options, renderer: Renderer) => {
   const services = Layer.mergeAll(ProviderPlugins.layer({ builtins }), QueryClassifier.layerConfig).pipe(
-    Layer.provideMerge(Layer.merge(files, NodeHttpClient.layerUndici))
+    Layer.provideMerge(Layer.merge(filesLayer(options), NodeHttpClient.layerUndici))
   )
   return Layer.mergeAll(TierRouter.layer, toolboxLayer(renderer, options.pairingTools)).pipe(Layer.provideMerge(services))
 }
+
+/** `--list`: the stored conversations, newest first, without starting a model or tools. */
+const listConversations = (renderer: Renderer) =>
+  Effect.gen(function*() {
+    const storage = yield* Storage.Storage
+    const conversations = yield* (yield* ConversationStore.makeSql).list()
+    renderer.line(renderer.style.dim(`Conversations in ${storage.database}:`))
+    if (conversations.length === 0) renderer.line("  (none yet)")
+    for (const conversation of conversations) {
+      const updated = new Date(conversation.updatedAt).toISOString().replace("T", " ").slice(0, 16)
+      renderer.line(`  ${conversation.contextId}  ${String(conversation.messages).padStart(4)} messages  ${updated}`)
+    }
+    renderer.line(renderer.style.dim("Go on with one: npx tsx scripts/chat.ts --continue <id>"))
+  })
 
 // ---------------------------------------------------------------- one turn
 
@@ -242,14 +277,39 @@ const main = Effect.gen(function*() {
   }
   const renderer = makeRenderer({ answerLabel: "assistant ›", showStepUsage: false, showFailure: false })
   const { style } = renderer
+  const failed = {
+    ConfigError: (error: { readonly message: string }) => report(renderer, error.message),
+    SecretsError: (error: { readonly message: string }) => report(renderer, error.message),
+    StorageError: (error: { readonly message: string }) => report(renderer, error.message),
+    ToolError: (error: { readonly message: string }) => report(renderer, `The tools could not be set up: ${error.message}`)
+  }
+  if (parsed.list) {
+    return yield* listConversations(renderer).pipe(
+      Effect.provide(filesLayer(parsed)),
+      Effect.catchTags({
+        ConfigError: failed.ConfigError,
+        SecretsError: failed.SecretsError,
+        StorageError: failed.StorageError,
+        AgentError: (error) => report(renderer, error.message)
+      })
+    )
+  }
 
   const program = Effect.gen(function*() {
     const config = yield* ConfigManager.ConfigManager
     const toolbox = yield* Toolbox.Toolbox
-    const agent = yield* Agent.make({ name: "chat", toolbox })
+    const store = yield* ConversationStore.makeSql
+    const agent = yield* Agent.make({ name: "chat", toolbox, store })
     const maxSteps = Option.getOrUndefined(yield* config.getAs("agent.maxSteps", Schema.Number))
     let tier = parsed.tier
-    let contextId: string = crypto.randomUUID()
+    let contextId: string = parsed.continueId ?? crypto.randomUUID()
+    if (parsed.continueId !== undefined) {
+      const stored = yield* Effect.catchAll(store.load(parsed.continueId), (error) => report(renderer, error.message))
+      if (Option.isNone(stored)) {
+        return yield* report(renderer, `No stored conversation ${parsed.continueId}: npx tsx scripts/chat.ts --list shows them.`)
+      }
+      renderer.line(style.dim(`Going on with conversation ${contextId} (${stored.value.messages.length} messages).`))
+    }
 
     const turn = (prompt: string) =>
       agent.run({
@@ -277,6 +337,7 @@ const main = Effect.gen(function*() {
     renderer.line(style.bold("effect-agent-kernel chat"))
     renderer.line(style.dim(`Routes: ${routes.join(", ")}${tier !== undefined ? ` (forced: ${tier})` : ""}`))
     renderer.line(style.dim(`Tools: ${tools.length}. ${commands}`))
+    renderer.line(style.dim(`Conversation ${contextId}, kept in ${(yield* Storage.Storage).database}.`))
     const prompt = yield* makePrompt
     while (true) {
       const line = yield* prompt.ask(`${style.bold("you ›")} `)
@@ -326,11 +387,7 @@ const main = Effect.gen(function*() {
 
   return yield* program.pipe(
     Effect.provide(appLayer(parsed, renderer)),
-    Effect.catchTags({
-      ConfigError: (error) => report(renderer, error.message),
-      SecretsError: (error) => report(renderer, error.message),
-      ToolError: (error) => report(renderer, `The tools could not be set up: ${error.message}`)
-    })
+    Effect.catchTags(failed)
   )
 })
 

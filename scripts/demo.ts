@@ -6,7 +6,10 @@
  * classifying each prompt and picking a provider through the built-in plugins (plus one custom
  * plugin defined here), streaming over HTTP, local tools, a real MCP server
  * (`@modelcontextprotocol/server-everything` over stdio) with progress notifications, a client
- * tool answered by this script, and a failover when one endpoint goes down.
+ * tool answered by this script, and a failover when one endpoint goes down. Last, a two-turn
+ * conversation kept by the SQL conversation store in the default SQLite file
+ * ($XDG_DATA_HOME/effect-agent-kernel/kernel.db, else ~/.local/share/...), which
+ * `scripts/chat.ts --continue` can pick up.
  *
  * Usage: npm run demo   (or: npx tsx scripts/demo.ts)
  * Exits 0 when every run did what it should, 1 otherwise.
@@ -22,6 +25,7 @@ import * as Stream from "effect/Stream"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
 import * as Agent from "../src/agent/Agent.js"
+import * as ConversationStore from "../src/agent/ConversationStore.js"
 import * as ConfigManager from "../src/config/ConfigManager.js"
 import { PluginError } from "../src/domain/Errors.js"
 import type { AgentEvent, RouteSelectedEvent } from "../src/domain/Events.js"
@@ -32,6 +36,7 @@ import * as OpenAiCompatible from "../src/providers/OpenAiCompatible.js"
 import * as QueryClassifier from "../src/router/QueryClassifier.js"
 import * as TierRouter from "../src/router/TierRouter.js"
 import * as SecretsManager from "../src/secrets/SecretsManager.js"
+import * as Storage from "../src/storage/Storage.js"
 import { clientTools } from "../src/tools/ClientTools.js"
 import { localTools } from "../src/tools/LocalTools.js"
 import * as McpTools from "../src/tools/McpTools.js"
@@ -274,6 +279,28 @@ const runOne = (run: Run, index: number, endpoints: Endpoints, renderer: Rendere
     return problems.length
   })
 
+/**
+ * Two turns of one conversation through `Agent.make` and the SQL store: the second turn's request
+ * carries the first, and the conversation stays in the database after the demo.
+ */
+const conversation = (renderer: Renderer) =>
+  Effect.gen(function*() {
+    const { style } = renderer
+    const storage = yield* Storage.Storage
+    const agent = yield* Agent.make({ name: "demo", toolbox: yield* Toolbox.Toolbox, store: yield* ConversationStore.makeSql })
+    const contextId = `demo-${new Date().toISOString().replace(/[:.]/g, "-")}`
+    renderer.line("")
+    renderer.line(style.bold(`━━ ${runs.length + 1}/${runs.length + 1} · a stored conversation ━━`))
+    for (const prompt of ["Hi, I'm Ada.", "What did I just tell you?"]) {
+      renderer.line(`${style.bold("you ›")} ${prompt}`)
+      yield* agent.run({ prompt, contextId }).pipe(Stream.runForEach((event) => Effect.sync(() => renderer.render(event))))
+      renderer.close()
+    }
+    const stored = (yield* agent.history(contextId)).length
+    renderer.line(style.dim(`  ✓ ${stored} messages kept in ${storage.database}; go on with: npx tsx scripts/chat.ts --continue ${contextId}`))
+    return stored === 4 ? 0 : 1
+  })
+
 const banner = (renderer: Renderer, endpoints: Endpoints) => {
   const { style } = renderer
   renderer.line(style.bold("effect-agent-kernel demo"))
@@ -313,8 +340,8 @@ const main = Effect.gen(function*() {
     )
     let failures = 0
     for (const [index, run] of runs.entries()) failures += yield* runOne(run, index, endpoints, renderer)
-    return failures
-  }).pipe(Effect.provide(Layer.mergeAll(modelLayer(endpoints), toolboxLayer(renderer))))
+    return failures + (yield* conversation(renderer))
+  }).pipe(Effect.provide(Layer.mergeAll(modelLayer(endpoints), toolboxLayer(renderer), Storage.layer())))
 
   const { style } = renderer
   const served = (Object.keys(endpoints) as Array<ProviderId>).map((id) => `${id} ${endpoints[id].completions.length}`)
