@@ -99,7 +99,10 @@ export const openPostgres = (options: {
   }
   return PgClient.make({
     ...connectionFields(options.url),
-    ...(options.password !== undefined ? { password: options.password } : {}),
+    // Without a password node-postgres throws mid-handshake when the server asks for one, leaving
+    // the server waiting on that connection for its authentication timeout; a placeholder gets the
+    // server's own refusal at once (and is ignored where no password is asked for).
+    password: options.password ?? Redacted.make("no password was given"),
     connectTimeout: options.connectTimeout,
     maxConnections: options.maxConnections,
     applicationName: "effect-agent-kernel"
