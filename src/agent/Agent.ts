@@ -109,9 +109,19 @@ const settingsOf = (options: RunOptions, inputRequired: Settings["inputRequired"
   }
 }
 
+/**
+ * A new id. Node keeps `randomUUID`'s string as a tree of pieces (several hundred bytes) until
+ * something flattens it; an in-flight run holds two, so they are flattened at once.
+ */
+const newId = (): string => {
+  const id = crypto.randomUUID()
+  id.charCodeAt(0)
+  return id
+}
+
 const newContext = (context: RunInput["context"] = {}): ExecutionContext => ({
-  contextId: context.contextId ?? crypto.randomUUID(),
-  taskId: context.taskId ?? crypto.randomUUID(),
+  contextId: context.contextId ?? newId(),
+  taskId: context.taskId ?? newId(),
   agentId: context.agentId ?? "agent",
   ...(context.authContext !== undefined ? { authContext: context.authContext } : {})
 })
