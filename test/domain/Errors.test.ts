@@ -37,7 +37,8 @@ const samples = [
   new Errors.PluginError({ reason: "NotFound", pluginId: "@acme/plugin", message: "no such module" }),
   new Errors.AgentError({ reason: "ModelFailed", message: "the model failed", contextId: "c", taskId: "t", cause: providerError }),
   new Errors.AgentError({ reason: "RepeatedToolFailure", message: "gave up", cause: toolError }),
-  new Errors.AgentError({ reason: "InvalidInput", message: "empty input" })
+  new Errors.AgentError({ reason: "InvalidInput", message: "empty input" }),
+  new Errors.StorageError({ reason: "Unreachable", database: "postgres://kernel@127.0.0.1:5432/kernel", message: "connection refused" })
 ] as const
 
 const toJson = (error: Errors.KernelError): unknown => JSON.parse(JSON.stringify(Schema.encodeSync(Errors.KernelError)(error)))
