@@ -10,7 +10,7 @@
  * they cost more where it matters: a call of an instant local tool is two pushes and one take.
  * With a `Mailbox` in the local tools' run (made per run, `unsafeOffer`, `takeAll`), the tools
  * benchmark (`npm run bench:tools`, alternating rounds) measured the toolbox's direct path one
- * call at a time at about 1.5 times the CPU per event of this buffer, and a batch about the
+ * call at a time at 1.25 to 1.5 times the CPU per event of this buffer, and a batch about the
  * same: making one per run is an effect, and every offer schedules a task to release a waiting
  * taker, which then resumes a scheduler tick later.
  *
