@@ -15,6 +15,7 @@
  *
  * @internal
  */
+import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -57,130 +58,143 @@ export interface Pool {
   readonly invalidate: (lease: Lease) => Effect.Effect<void>
 }
 
-export const make = (options: {
+interface Options {
   readonly connect: (identity: Identity) => Effect.Effect<Connection, McpFailure, Scope.Scope>
   readonly idleTimeToLive: Duration.Duration
-}): Effect.Effect<Pool, never, Scope.Scope> =>
+}
+
+/** A pool in the current scope: closing the scope closes every connection. */
+export const make = (options: Options): Effect.Effect<Pool, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const ttl = Duration.toMillis(options.idleTimeToLive)
-    const poolScope = yield* Effect.scope
-    const clock = yield* Effect.clock
-    const leases = new Map<string, Lease>()
-    let closed = false
+    const pool = new ConnectionPool(options, yield* Effect.scope, yield* Effect.clock)
+    yield* Effect.addFinalizer(() => pool.shutdown)
+    return pool
+  })
 
-    const close = (lease: Lease): Effect.Effect<void> => {
-      const idle = lease.idle
-      lease.idle = undefined
-      return Effect.zipRight(
-        Scope.close(lease.scope, Exit.void),
-        idle === undefined ? Effect.void : Fiber.interrupt(idle)
-      )
-    }
+class ConnectionPool implements Pool {
+  private readonly leases = new Map<string, Lease>()
+  private readonly ttl: number
+  private closed = false
 
-    const remove = (lease: Lease): void => {
-      lease.removed = true
-      if (leases.get(lease.identity.digest) === lease) leases.delete(lease.identity.digest)
-    }
+  constructor(
+    private readonly options: Options,
+    private readonly poolScope: Scope.Scope,
+    private readonly clock: Clock.Clock
+  ) {
+    this.ttl = Duration.toMillis(options.idleTimeToLive)
+  }
 
-    yield* Effect.addFinalizer(() =>
+  readonly shutdown: Effect.Effect<void> = Effect.suspend(() => {
+    this.closed = true
+    const all = Array.from(this.leases.values())
+    for (const lease of all) this.remove(lease)
+    return Effect.forEach(all, (lease) => this.close(lease), { discard: true })
+  })
+
+  readonly tryLease = (identity: Identity): Lease | undefined => {
+    const lease = this.leases.get(identity.digest)
+    if (lease === undefined || lease.connection === undefined || lease.connection.closed) return undefined
+    lease.refCount++
+    return lease
+  }
+
+  readonly lease = (identity: Identity, onLeased: (lease: Lease) => void): Effect.Effect<Connection, McpFailure> =>
+    Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
-        closed = true
-        const all = Array.from(leases.values())
-        for (const lease of all) remove(lease)
-        return Effect.forEach(all, close, { discard: true })
+        if (this.closed) return Effect.interrupt
+        let found = this.leases.get(identity.digest)
+        let dropped: Effect.Effect<void> = Effect.void
+        if (found?.connection?.closed === true) {
+          // The server went away (or the child died): drop it and connect again.
+          this.remove(found)
+          if (found.refCount === 0) dropped = this.close(found)
+          found = undefined
+        }
+        return Effect.zipRight(
+          dropped,
+          Effect.flatMap(found !== undefined ? Effect.succeed(found) : this.open(identity), (taken) => {
+            taken.refCount++
+            onLeased(taken)
+            return restore(Deferred.await(taken.ready))
+          })
+        )
       })
     )
 
-    const tryLease = (identity: Identity): Lease | undefined => {
-      const lease = leases.get(identity.digest)
-      if (lease === undefined || lease.connection === undefined || lease.connection.closed) return undefined
-      lease.refCount++
-      return lease
-    }
+  readonly release = (lease: Lease): Effect.Effect<void> => {
+    lease.refCount--
+    if (lease.refCount > 0) return Effect.void
+    if (lease.removed || this.closed) return this.close(lease)
+    lease.expiresAt = this.clock.unsafeCurrentTimeMillis() + this.ttl
+    if (lease.idle !== undefined) return Effect.void
+    // Releases run in finalizers, which are uninterruptible; the timer must not inherit that.
+    return Effect.flatMap(Effect.forkIn(Effect.interruptible(this.expire(lease)), this.poolScope), (fiber) =>
+      Effect.sync(() => {
+        if (fiber.unsafePoll() === null) lease.idle = fiber
+      }))
+  }
 
-    /** Opens a lease: the connect runs in the pool's scope, so a caller that gives up does not stop it for others. */
-    const open = (identity: Identity): Effect.Effect<Lease> =>
-      Effect.flatMap(Scope.fork(poolScope, ExecutionStrategy.sequential), (scope) => {
-        const lease: Lease = {
-          identity,
-          connection: undefined,
-          ready: Deferred.unsafeMake<Connection, McpFailure>(FiberId.none),
-          scope,
-          refCount: 0,
-          expiresAt: 0,
-          idle: undefined,
-          removed: false
-        }
-        leases.set(identity.digest, lease)
-        return Scope.extend(options.connect(identity), scope).pipe(
-          Effect.exit,
-          Effect.flatMap((exit) => {
-            if (Exit.isSuccess(exit)) lease.connection = exit.value
-            // A failed connect is not kept: the next caller tries again.
-            else remove(lease)
-            return Deferred.done(lease.ready, exit)
-          }),
-          Effect.forkIn(scope),
-          Effect.as(lease)
-        )
-      })
+  readonly invalidate = (lease: Lease): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (lease.removed) return Effect.void
+      this.remove(lease)
+      return lease.refCount === 0 ? this.close(lease) : Effect.void
+    })
 
-    const lease = (identity: Identity, onLeased: (lease: Lease) => void): Effect.Effect<Connection, McpFailure> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          if (closed) return Effect.interrupt
-          let found = leases.get(identity.digest)
-          let dropped: Effect.Effect<void> = Effect.void
-          if (found?.connection?.closed === true) {
-            // The server went away (or the child died): drop it and connect again.
-            remove(found)
-            if (found.refCount === 0) dropped = close(found)
-            found = undefined
-          }
-          return Effect.zipRight(
-            dropped,
-            Effect.flatMap(found !== undefined ? Effect.succeed(found) : open(identity), (taken) => {
-              taken.refCount++
-              onLeased(taken)
-              return restore(Deferred.await(taken.ready))
-            })
-          )
-        })
+  /** Opens a lease: the connect runs in the pool's scope, so a caller that gives up does not stop it for others. */
+  private open(identity: Identity): Effect.Effect<Lease> {
+    return Effect.flatMap(Scope.fork(this.poolScope, ExecutionStrategy.sequential), (scope) => {
+      const lease: Lease = {
+        identity,
+        connection: undefined,
+        ready: Deferred.unsafeMake<Connection, McpFailure>(FiberId.none),
+        scope,
+        refCount: 0,
+        expiresAt: 0,
+        idle: undefined,
+        removed: false
+      }
+      this.leases.set(identity.digest, lease)
+      return Scope.extend(this.options.connect(identity), scope).pipe(
+        Effect.exit,
+        Effect.flatMap((exit) => {
+          if (Exit.isSuccess(exit)) lease.connection = exit.value
+          // A failed connect is not kept: the next caller tries again.
+          else this.remove(lease)
+          return Deferred.done(lease.ready, exit)
+        }),
+        Effect.forkIn(scope),
+        Effect.as(lease)
       )
+    })
+  }
 
-    const release = (lease: Lease): Effect.Effect<void> => {
-      lease.refCount--
-      if (lease.refCount > 0) return Effect.void
-      if (lease.removed || closed) return close(lease)
-      lease.expiresAt = clock.unsafeCurrentTimeMillis() + ttl
-      if (lease.idle !== undefined) return Effect.void
-      // Releases run in finalizers, which are uninterruptible; the timer must not inherit that.
-      return Effect.flatMap(Effect.forkIn(Effect.interruptible(expire(lease)), poolScope), (fiber) =>
-        Effect.sync(() => {
-          if (fiber.unsafePoll() === null) lease.idle = fiber
-        }))
-    }
-
-    /** Sleeps until the lease has been unused for `idleTimeToLive`, then closes it; stops if it is used again. */
-    const expire = (lease: Lease): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (lease.refCount > 0 || lease.removed) {
-          lease.idle = undefined
-          return Effect.void
-        }
-        const remaining = lease.expiresAt - clock.unsafeCurrentTimeMillis()
-        if (remaining > 0) return Effect.zipRight(clock.sleep(Duration.millis(remaining)), expire(lease))
+  /** Sleeps until the lease has been unused for `idleTimeToLive`, then closes it; stops if it is used again. */
+  private expire(lease: Lease): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (lease.refCount > 0 || lease.removed) {
         lease.idle = undefined
-        remove(lease)
-        return Scope.close(lease.scope, Exit.void)
-      })
+        return Effect.void
+      }
+      const remaining = lease.expiresAt - this.clock.unsafeCurrentTimeMillis()
+      if (remaining > 0) return Effect.zipRight(this.clock.sleep(Duration.millis(remaining)), this.expire(lease))
+      lease.idle = undefined
+      this.remove(lease)
+      return Scope.close(lease.scope, Exit.void)
+    })
+  }
 
-    const invalidate = (lease: Lease): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (lease.removed) return Effect.void
-        remove(lease)
-        return lease.refCount === 0 ? close(lease) : Effect.void
-      })
+  private close(lease: Lease): Effect.Effect<void> {
+    const idle = lease.idle
+    lease.idle = undefined
+    return Effect.zipRight(
+      Scope.close(lease.scope, Exit.void),
+      idle === undefined ? Effect.void : Fiber.interrupt(idle)
+    )
+  }
 
-    return { tryLease, lease, release, invalidate } satisfies Pool
-  })
+  private remove(lease: Lease): void {
+    lease.removed = true
+    if (this.leases.get(lease.identity.digest) === lease) this.leases.delete(lease.identity.digest)
+  }
+}
