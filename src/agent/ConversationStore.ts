@@ -9,6 +9,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { ParseError } from "effect/ParseResult"
@@ -162,8 +163,8 @@ export interface SqlService extends Service {
 }
 
 const MessageJson = Schema.parseJson(Message)
-const encodeMessage = Schema.encode(MessageJson)
-const decodeMessage = Schema.decodeUnknown(MessageJson)
+const encodeMessage = Schema.encodeEither(MessageJson)
+const decodeMessages = Schema.decodeUnknownEither(Schema.Array(MessageJson))
 const PendingJson = Schema.parseJson(PendingStep)
 
 /** How many conversations' last-seen rows one SQL store remembers (each is at most a history). */
@@ -182,11 +183,38 @@ const rememberedConversations = 1_000
 export const makeSql: Effect.Effect<SqlService, never, Storage> = Effect.gen(function*() {
   const storage = yield* Storage
   const table = makeConversationTable(storage)
-  const seen = new Map<string, ReadonlyArray<StoredRow>>()
-  const remember = (contextId: string, rows: ReadonlyArray<StoredRow>) => {
+  // The rows this process last read or wrote per conversation, with their messages: the base of
+  // the next save, and decoded messages a load can reuse when the row is unchanged.
+  const seen = new Map<string, { readonly rows: ReadonlyArray<StoredRow>; readonly messages: ReadonlyArray<Message> }>()
+  const remember = (contextId: string, rows: ReadonlyArray<StoredRow>, messages: ReadonlyArray<Message>) => {
     seen.delete(contextId)
-    seen.set(contextId, rows)
+    seen.set(contextId, { rows, messages })
     if (seen.size > rememberedConversations) seen.delete(seen.keys().next().value!)
+  }
+  /** Decodes the rows, reusing the messages of rows this process saw unchanged. */
+  const decodeRows = (contextId: string, rows: ReadonlyArray<StoredRow>) => {
+    const known = new Map<number, Message>()
+    const previous = seen.get(contextId)
+    previous?.rows.forEach((row, index) => known.set(row.seq, previous.messages[index]!))
+    const previousJson = new Map(previous?.rows.map((row) => [row.seq, row.json]))
+    const fresh = rows.filter((row) => previousJson.get(row.seq) !== row.json)
+    return Either.map(decodeMessages(fresh.map((row) => row.json)), (decoded) => {
+      fresh.forEach((row, index) => known.set(row.seq, decoded[index]!))
+      return rows.map((row) => known.get(row.seq)!)
+    })
+  }
+  // A turn saves the messages it loaded back unchanged: their JSON is kept by object, so a save
+  // encodes only the new messages, and comparing with the stored rows is mostly comparing
+  // references. Measured: encoding and decoding whole histories one Effect per message was most
+  // of a SQLite save's and load's time.
+  const encoded = new WeakMap<Message, string>()
+  const encode = (message: Message) => {
+    const known = encoded.get(message)
+    if (known !== undefined) return Either.right(known)
+    return Either.map(encodeMessage(message), (json) => {
+      encoded.set(message, json)
+      return json
+    })
   }
   const fail = (contextId: string | undefined) => (error: StorageError | ParseError) =>
     new AgentError({
@@ -204,12 +232,13 @@ export const makeSql: Effect.Effect<SqlService, never, Storage> = Effect.gen(fun
       table.load(contextId).pipe(
         Effect.flatMap(Option.match({
           // An empty conversation is a base too: what this process saw when it started one.
-          onNone: () => Effect.sync(() => remember(contextId, [])).pipe(Effect.as(Option.none<Conversation>())),
+          onNone: () => Effect.sync(() => remember(contextId, [], [])).pipe(Effect.as(Option.none<Conversation>())),
           onSome: (stored) =>
             Effect.gen(function*() {
-              const messages = yield* Effect.forEach(stored.rows, (row) => decodeMessage(row.json))
+              const messages = yield* decodeRows(contextId, stored.rows)
+              messages.forEach((message, index) => encoded.set(message, stored.rows[index]!.json))
               const pending = stored.pending === null ? undefined : yield* Schema.decode(PendingJson)(stored.pending)
-              remember(contextId, stored.rows)
+              remember(contextId, stored.rows, messages)
               return Option.some<Conversation>(pending === undefined ? { messages } : { messages, pending })
             })
         })),
@@ -217,9 +246,10 @@ export const makeSql: Effect.Effect<SqlService, never, Storage> = Effect.gen(fun
       ),
     save: (contextId, conversation) =>
       Effect.gen(function*() {
-        const messages = yield* Effect.forEach(conversation.messages, (message) => encodeMessage(message))
+        const messages = yield* Either.all(conversation.messages.map(encode))
         const pending = conversation.pending === undefined ? null : yield* Schema.encode(PendingJson)(conversation.pending)
-        remember(contextId, yield* table.save(contextId, seen.get(contextId), messages, pending))
+        // The rows a save leaves are the conversation's messages, in order.
+        remember(contextId, yield* table.save(contextId, seen.get(contextId)?.rows, messages, pending), conversation.messages)
       }).pipe(Effect.mapError(fail(contextId))),
     delete: (contextId) =>
       table.remove(contextId).pipe(
