@@ -185,10 +185,15 @@ export const makeSql: Effect.Effect<SqlService, never, Storage> = Effect.gen(fun
   const table = makeConversationTable(storage)
   // The rows this process last read or wrote per conversation, with their messages: the base of
   // the next save, and decoded messages a load can reuse when the row is unchanged.
-  const seen = new Map<string, { readonly rows: ReadonlyArray<StoredRow>; readonly messages: ReadonlyArray<Message> }>()
-  const remember = (contextId: string, rows: ReadonlyArray<StoredRow>, messages: ReadonlyArray<Message>) => {
+  interface Seen {
+    readonly version: number
+    readonly rows: ReadonlyArray<StoredRow>
+    readonly messages: ReadonlyArray<Message>
+  }
+  const seen = new Map<string, Seen>()
+  const remember = (contextId: string, entry: Seen) => {
     seen.delete(contextId)
-    seen.set(contextId, { rows, messages })
+    seen.set(contextId, entry)
     if (seen.size > rememberedConversations) seen.delete(seen.keys().next().value!)
   }
   /** Decodes the rows, reusing the messages of rows this process saw unchanged. */
@@ -229,16 +234,21 @@ export const makeSql: Effect.Effect<SqlService, never, Storage> = Effect.gen(fun
     })
   return {
     load: (contextId) =>
-      table.load(contextId).pipe(
+      table.load(contextId, seen.get(contextId)?.version).pipe(
         Effect.flatMap(Option.match({
           // An empty conversation is a base too: what this process saw when it started one.
-          onNone: () => Effect.sync(() => remember(contextId, [], [])).pipe(Effect.as(Option.none<Conversation>())),
+          onNone: () =>
+            Effect.sync(() => remember(contextId, { version: 0, rows: [], messages: [] })).pipe(
+              Effect.as(Option.none<Conversation>())
+            ),
           onSome: (stored) =>
             Effect.gen(function*() {
-              const messages = yield* decodeRows(contextId, stored.rows)
-              messages.forEach((message, index) => encoded.set(message, stored.rows[index]!.json))
+              const known = seen.get(contextId)
+              const rows = stored.rows ?? known!.rows
+              const messages = stored.rows === undefined ? known!.messages : yield* decodeRows(contextId, stored.rows)
+              messages.forEach((message, index) => encoded.set(message, rows[index]!.json))
               const pending = stored.pending === null ? undefined : yield* Schema.decode(PendingJson)(stored.pending)
-              remember(contextId, stored.rows, messages)
+              remember(contextId, { version: stored.version, rows, messages })
               return Option.some<Conversation>(pending === undefined ? { messages } : { messages, pending })
             })
         })),
@@ -249,7 +259,12 @@ export const makeSql: Effect.Effect<SqlService, never, Storage> = Effect.gen(fun
         const messages = yield* Either.all(conversation.messages.map(encode))
         const pending = conversation.pending === undefined ? null : yield* Schema.encode(PendingJson)(conversation.pending)
         // The rows a save leaves are the conversation's messages, in order.
-        remember(contextId, yield* table.save(contextId, seen.get(contextId)?.rows, messages, pending), conversation.messages)
+        const before = seen.get(contextId)
+        const saved = yield* table.save(contextId, before?.rows, messages, pending)
+        // When another process saved in between, its rows are not among these: the version stays
+        // unknown so the next load reads the rows again.
+        const whole = before === undefined || saved.version === before.version + 1
+        remember(contextId, { version: whole ? saved.version : -1, rows: saved.rows, messages: conversation.messages })
       }).pipe(Effect.mapError(fail(contextId))),
     delete: (contextId) =>
       table.remove(contextId).pipe(

@@ -109,6 +109,23 @@ describe.each(sqlBackends)("ConversationStore.makeSql ($name)", ({ open }) => {
       expect((yield* rows).map((row) => Number(row.seq))).toEqual([3, 4, 5])
     }))
 
+  it.scoped("a store's next load sees what another store saved in between, before and after its own save", () =>
+    Effect.gen(function*() {
+      const { storage } = yield* open
+      const first = yield* Effect.provideService(ConversationStore.makeSql, Storage.Storage, storage)
+      const second = yield* Effect.provideService(ConversationStore.makeSql, Storage.Storage, storage)
+      yield* first.save("c1", { messages: [user("one")] })
+      yield* second.load("c1")
+      yield* second.save("c1", { messages: [user("one"), user("two")] })
+      expect(yield* first.load("c1")).toEqual(Option.some({ messages: [user("one"), user("two")] }))
+      yield* second.load("c1")
+      yield* first.save("c1", { messages: [user("one"), user("two"), user("three")] })
+      yield* second.save("c1", { messages: [user("one"), user("two"), user("four")] })
+      const expected = Option.some({ messages: [user("one"), user("two"), user("three"), user("four")] })
+      expect(yield* second.load("c1")).toEqual(expected)
+      expect(yield* first.load("c1")).toEqual(expected)
+    }))
+
   it.scoped("a conversation outlives the store and the database connection", () =>
     Effect.gen(function*() {
       const { url, password } = yield* open

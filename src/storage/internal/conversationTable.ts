@@ -21,9 +21,13 @@ export interface StoredRow {
   readonly json: string
 }
 
-/** A conversation as stored. */
+/**
+ * A conversation as stored. `version` goes up with every save, so a reader that holds the rows
+ * of a version can skip reading them again (`rows` is then undefined).
+ */
 export interface StoredConversation {
-  readonly rows: ReadonlyArray<StoredRow>
+  readonly version: number
+  readonly rows: ReadonlyArray<StoredRow> | undefined
   readonly pending: string | null
 }
 
@@ -67,22 +71,29 @@ export const makeConversationTable = (storage: Service) => {
     sql<{ seq: number; message: string }>`SELECT seq, message FROM conversation_messages WHERE context_id = ${contextId} ORDER BY seq`
       .pipe(Effect.map((rows) => rows.map((row): StoredRow => ({ seq: toNumber(row.seq), json: row.message }))))
 
-  const load = (contextId: string): Effect.Effect<Option.Option<StoredConversation>, StorageError> =>
+  /** Reads the conversation; its rows only when its version is not `knownVersion`. */
+  const load = (contextId: string, knownVersion: number | undefined): Effect.Effect<Option.Option<StoredConversation>, StorageError> =>
     storage.use(
       `loading conversation ${JSON.stringify(contextId)}`,
       Effect.gen(function*() {
-        const [conversation] = yield* sql<{ pending: string | null }>`SELECT pending FROM conversations WHERE context_id = ${contextId}`
+        const [conversation] = yield* sql<{ pending: string | null; version: number | string }>`SELECT pending, version
+          FROM conversations WHERE context_id = ${contextId}`
         if (conversation === undefined) return Option.none()
-        return Option.some({ rows: yield* readRows(contextId), pending: conversation.pending })
+        const version = toNumber(conversation.version)
+        // Rows read after the version may be newer than it; the next load then reads them again.
+        const rows = version === knownVersion ? undefined : yield* readRows(contextId)
+        return Option.some({ version, rows, pending: conversation.pending })
       })
     )
 
-  /** Takes the conversation's lock (creating its row) and returns its next sequence number. */
+  /** Takes the conversation's lock (creating its row), moves its version on, returns both numbers. */
   const lockConversation = (contextId: string, now: number) =>
-    sql<{ next_seq: number }>`INSERT INTO conversations (context_id, next_seq, pending, created_at, updated_at)
-      VALUES (${contextId}, 1, NULL, ${now}, ${now})
-      ON CONFLICT (context_id) DO UPDATE SET updated_at = excluded.updated_at
-      RETURNING next_seq`.pipe(Effect.map((rows) => toNumber(rows[0]!.next_seq)))
+    sql<{ next_seq: number | string; version: number | string }>`INSERT INTO conversations
+      (context_id, next_seq, version, pending, created_at, updated_at) VALUES (${contextId}, 1, 1, NULL, ${now}, ${now})
+      ON CONFLICT (context_id) DO UPDATE SET updated_at = excluded.updated_at, version = conversations.version + 1
+      RETURNING next_seq, version`.pipe(
+      Effect.map((rows) => ({ nextSeq: toNumber(rows[0]!.next_seq), version: toNumber(rows[0]!.version) }))
+    )
 
   const insertRows = (contextId: string, firstSeq: number, messages: ReadonlyArray<string>) =>
     Effect.gen(function*() {
@@ -100,19 +111,19 @@ export const makeConversationTable = (storage: Service) => {
   /**
    * Saves `messages` and `pending`, changing only what differs from `base` (the rows this
    * process last read or wrote; read afresh when unknown). Returns the rows the conversation
-   * now holds as far as this process knows.
+   * now holds as far as this process knows, and its new version.
    */
   const save = (
     contextId: string,
     base: ReadonlyArray<StoredRow> | undefined,
     messages: ReadonlyArray<string>,
     pending: string | null
-  ): Effect.Effect<ReadonlyArray<StoredRow>, StorageError> =>
+  ): Effect.Effect<{ readonly rows: ReadonlyArray<StoredRow>; readonly version: number }, StorageError> =>
     storage.transaction(
       `saving conversation ${JSON.stringify(contextId)}`,
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const nextSeq = yield* lockConversation(contextId, now)
+        const { nextSeq, version } = yield* lockConversation(contextId, now)
         const plan = planSave(base ?? (yield* readRows(contextId)), messages)
         for (let start = 0; start < plan.drop.length; start += 500) {
           yield* sql`DELETE FROM conversation_messages WHERE context_id = ${contextId} AND ${
@@ -122,7 +133,7 @@ export const makeConversationTable = (storage: Service) => {
         const appended = yield* insertRows(contextId, nextSeq, plan.append)
         yield* sql`UPDATE conversations SET next_seq = ${nextSeq + appended.length}, pending = ${pending}, updated_at = ${now}
           WHERE context_id = ${contextId}`
-        return [...plan.kept, ...appended]
+        return { rows: [...plan.kept, ...appended], version }
       })
     )
 

@@ -19,6 +19,7 @@ const initial = Effect.gen(function*() {
   yield* sql`CREATE TABLE conversations (
     context_id TEXT PRIMARY KEY,
     next_seq INTEGER NOT NULL,
+    version INTEGER NOT NULL,
     pending TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
