@@ -31,6 +31,7 @@ import { PluginError } from "../src/domain/Errors.js"
 import type { AgentEvent, RouteSelectedEvent } from "../src/domain/Events.js"
 import type { QueryTier } from "../src/domain/Message.js"
 import { builtins } from "../src/plugins/builtin.js"
+import * as KeyBinding from "../src/plugins/internal/keyBinding.js"
 import * as ProviderPlugins from "../src/plugins/ProviderPlugin.js"
 import * as OpenAiCompatible from "../src/providers/OpenAiCompatible.js"
 import * as QueryClassifier from "../src/router/QueryClassifier.js"
@@ -158,7 +159,12 @@ const modelLayer = (endpoints: Endpoints) => {
     ConfigManager.layerMemory(demoConfig(endpoints)),
     // No environment fallback: whatever keys this machine has are never used by the demo.
     SecretsManager.layerMemoryWith({
-      initial: { [SecretsManager.buildProviderKeyName("openai")]: fakeOpenAiKey },
+      // The key as pairing leaves it: bound to the base URL it was paired for (a stored key is
+      // never sent anywhere else).
+      initial: {
+        [SecretsManager.buildProviderKeyName("openai")]: fakeOpenAiKey,
+        [KeyBinding.bindingKeyName("openai")]: KeyBinding.normalizeBaseUrl(endpoints.openai.url)
+      },
       envFallback: false
     }),
     NodeHttpClient.layerUndici
