@@ -9,7 +9,6 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { ParseError } from "effect/ParseResult"
@@ -17,7 +16,8 @@ import * as Schema from "effect/Schema"
 import { AgentError, type StorageError } from "../domain/Errors.js"
 import { Message, ToolCall, Usage } from "../domain/Message.js"
 import { writeFileAtomic } from "../internal/atomicFile.js"
-import { type ConversationSummary, makeConversationTable, type StoredRow } from "../storage/internal/conversationTable.js"
+import type { ConversationSummary } from "../storage/internal/conversationTable.js"
+import { makeSqlConversations } from "../storage/internal/sqlConversations.js"
 import { Storage } from "../storage/Storage.js"
 
 /**
@@ -162,65 +162,22 @@ export interface SqlService extends Service {
   readonly list: (options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<Summary>, AgentError>
 }
 
-const MessageJson = Schema.parseJson(Message)
-const encodeMessage = Schema.encodeEither(MessageJson)
-const decodeMessages = Schema.decodeUnknownEither(Schema.Array(MessageJson))
 const PendingJson = Schema.parseJson(PendingStep)
-
-/** How many conversations' last-seen rows one SQL store remembers (each is at most a history). */
-const rememberedConversations = 1_000
 
 /**
  * Conversations in the database behind `Storage` (SQLite or PostgreSQL): a row per message, so a
  * save writes only the messages that are new (and deletes those trimming dropped), never the whole
  * history. The store remembers the rows it last read or wrote for each conversation; a save is
  * planned against them, so two processes saving one conversation at once both keep their
- * messages, in one order. The pending step and the messages of a save land together or not at
- * all. Failures are `AgentError` `ConversationStore` with the `StorageError` as `cause`.
+ * messages, in one order, and a load of an unchanged conversation reads only its version. The
+ * pending step and the messages of a save land together or not at all. Failures are `AgentError`
+ * `ConversationStore` with the `StorageError` as `cause`.
  *
  * @since 0.1.0
  */
 export const makeSql: Effect.Effect<SqlService, never, Storage> = Effect.gen(function*() {
   const storage = yield* Storage
-  const table = makeConversationTable(storage)
-  // The rows this process last read or wrote per conversation, with their messages: the base of
-  // the next save, and decoded messages a load can reuse when the row is unchanged.
-  interface Seen {
-    readonly version: number
-    readonly rows: ReadonlyArray<StoredRow>
-    readonly messages: ReadonlyArray<Message>
-  }
-  const seen = new Map<string, Seen>()
-  const remember = (contextId: string, entry: Seen) => {
-    seen.delete(contextId)
-    seen.set(contextId, entry)
-    if (seen.size > rememberedConversations) seen.delete(seen.keys().next().value!)
-  }
-  /** Decodes the rows, reusing the messages of rows this process saw unchanged. */
-  const decodeRows = (contextId: string, rows: ReadonlyArray<StoredRow>) => {
-    const known = new Map<number, Message>()
-    const previous = seen.get(contextId)
-    previous?.rows.forEach((row, index) => known.set(row.seq, previous.messages[index]!))
-    const previousJson = new Map(previous?.rows.map((row) => [row.seq, row.json]))
-    const fresh = rows.filter((row) => previousJson.get(row.seq) !== row.json)
-    return Either.map(decodeMessages(fresh.map((row) => row.json)), (decoded) => {
-      fresh.forEach((row, index) => known.set(row.seq, decoded[index]!))
-      return rows.map((row) => known.get(row.seq)!)
-    })
-  }
-  // A turn saves the messages it loaded back unchanged: their JSON is kept by object, so a save
-  // encodes only the new messages, and comparing with the stored rows is mostly comparing
-  // references. Measured: encoding and decoding whole histories one Effect per message was most
-  // of a SQLite save's and load's time.
-  const encoded = new WeakMap<Message, string>()
-  const encode = (message: Message) => {
-    const known = encoded.get(message)
-    if (known !== undefined) return Either.right(known)
-    return Either.map(encodeMessage(message), (json) => {
-      encoded.set(message, json)
-      return json
-    })
-  }
+  const conversations = makeSqlConversations(storage, PendingJson)
   const fail = (contextId: string | undefined) => (error: StorageError | ParseError) =>
     new AgentError({
       reason: "ConversationStore",
@@ -234,44 +191,14 @@ export const makeSql: Effect.Effect<SqlService, never, Storage> = Effect.gen(fun
     })
   return {
     load: (contextId) =>
-      table.load(contextId, seen.get(contextId)?.version).pipe(
-        Effect.flatMap(Option.match({
-          // An empty conversation is a base too: what this process saw when it started one.
-          onNone: () =>
-            Effect.sync(() => remember(contextId, { version: 0, rows: [], messages: [] })).pipe(
-              Effect.as(Option.none<Conversation>())
-            ),
-          onSome: (stored) =>
-            Effect.gen(function*() {
-              const known = seen.get(contextId)
-              const rows = stored.rows ?? known!.rows
-              const messages = stored.rows === undefined ? known!.messages : yield* decodeRows(contextId, stored.rows)
-              messages.forEach((message, index) => encoded.set(message, rows[index]!.json))
-              const pending = stored.pending === null ? undefined : yield* Schema.decode(PendingJson)(stored.pending)
-              remember(contextId, { version: stored.version, rows, messages })
-              return Option.some<Conversation>(pending === undefined ? { messages } : { messages, pending })
-            })
-        })),
+      conversations.load(contextId).pipe(
+        Effect.map(Option.map(({ messages, pending }): Conversation => pending === undefined ? { messages } : { messages, pending })),
         Effect.mapError(fail(contextId))
       ),
     save: (contextId, conversation) =>
-      Effect.gen(function*() {
-        const messages = yield* Either.all(conversation.messages.map(encode))
-        const pending = conversation.pending === undefined ? null : yield* Schema.encode(PendingJson)(conversation.pending)
-        // The rows a save leaves are the conversation's messages, in order.
-        const before = seen.get(contextId)
-        const saved = yield* table.save(contextId, before?.rows, messages, pending)
-        // When another process saved in between, its rows are not among these: the version stays
-        // unknown so the next load reads the rows again.
-        const whole = before === undefined || saved.version === before.version + 1
-        remember(contextId, { version: whole ? saved.version : -1, rows: saved.rows, messages: conversation.messages })
-      }).pipe(Effect.mapError(fail(contextId))),
-    delete: (contextId) =>
-      table.remove(contextId).pipe(
-        Effect.tap(() => Effect.sync(() => seen.delete(contextId))),
-        Effect.mapError(fail(contextId))
-      ),
-    list: (options) => table.list(options).pipe(Effect.mapError(fail(undefined)))
+      conversations.save(contextId, conversation.messages, conversation.pending).pipe(Effect.mapError(fail(contextId))),
+    delete: (contextId) => conversations.remove(contextId).pipe(Effect.mapError(fail(contextId))),
+    list: (options) => conversations.list(options).pipe(Effect.mapError(fail(undefined)))
   }
 })
 
