@@ -296,7 +296,7 @@ const conversation = (renderer: Renderer) =>
     const agent = yield* Agent.make({ name: "demo", toolbox: yield* Toolbox.Toolbox, store: yield* ConversationStore.makeSql })
     const contextId = `demo-${new Date().toISOString().replace(/[:.]/g, "-")}`
     renderer.line("")
-    renderer.line(style.bold(`━━ ${runs.length + 1}/${runs.length + 1} · a stored conversation ━━`))
+    renderer.line(style.bold("━━ and a stored conversation ━━"))
     for (const prompt of ["Hi, I'm Ada.", "What did I just tell you?"]) {
       renderer.line(`${style.bold("you ›")} ${prompt}`)
       yield* agent.run({ prompt, contextId }).pipe(Stream.runForEach((event) => Effect.sync(() => renderer.render(event))))
