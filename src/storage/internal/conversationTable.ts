@@ -86,13 +86,17 @@ export const makeConversationTable = (storage: Service) => {
       })
     )
 
-  /** Takes the conversation's lock (creating its row), moves its version on, returns both numbers. */
-  const lockConversation = (contextId: string, now: number) =>
+  /**
+   * Takes the conversation's lock (creating its row), moves its version on, sets its pending step
+   * and reserves `count` sequence numbers; returns the first reserved and the new version.
+   */
+  const lockConversation = (contextId: string, count: number, pending: string | null, now: number) =>
     sql<{ next_seq: number | string; version: number | string }>`INSERT INTO conversations
-      (context_id, next_seq, version, pending, created_at, updated_at) VALUES (${contextId}, 1, 1, NULL, ${now}, ${now})
-      ON CONFLICT (context_id) DO UPDATE SET updated_at = excluded.updated_at, version = conversations.version + 1
+      (context_id, next_seq, version, pending, created_at, updated_at) VALUES (${contextId}, ${1 + count}, 1, ${pending}, ${now}, ${now})
+      ON CONFLICT (context_id) DO UPDATE SET next_seq = conversations.next_seq + ${count},
+        version = conversations.version + 1, pending = excluded.pending, updated_at = excluded.updated_at
       RETURNING next_seq, version`.pipe(
-      Effect.map((rows) => ({ nextSeq: toNumber(rows[0]!.next_seq), version: toNumber(rows[0]!.version) }))
+      Effect.map((rows) => ({ firstSeq: toNumber(rows[0]!.next_seq) - count, version: toNumber(rows[0]!.version) }))
     )
 
   const insertRows = (contextId: string, firstSeq: number, messages: ReadonlyArray<string>) =>
@@ -123,16 +127,21 @@ export const makeConversationTable = (storage: Service) => {
       `saving conversation ${JSON.stringify(contextId)}`,
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const { nextSeq, version } = yield* lockConversation(contextId, now)
-        const plan = planSave(base ?? (yield* readRows(contextId)), messages)
+        // With a known base the plan is made first, so one statement locks, reserves and updates.
+        let plan = base === undefined ? undefined : planSave(base, messages)
+        const { firstSeq, version } = yield* lockConversation(contextId, plan?.append.length ?? 0, pending, now)
+        if (plan === undefined) {
+          plan = planSave(yield* readRows(contextId), messages)
+          if (plan.append.length > 0) {
+            yield* sql`UPDATE conversations SET next_seq = ${firstSeq + plan.append.length} WHERE context_id = ${contextId}`
+          }
+        }
         for (let start = 0; start < plan.drop.length; start += 500) {
           yield* sql`DELETE FROM conversation_messages WHERE context_id = ${contextId} AND ${
             sql.in("seq", plan.drop.slice(start, start + 500))
           }`
         }
-        const appended = yield* insertRows(contextId, nextSeq, plan.append)
-        yield* sql`UPDATE conversations SET next_seq = ${nextSeq + appended.length}, pending = ${pending}, updated_at = ${now}
-          WHERE context_id = ${contextId}`
+        const appended = yield* insertRows(contextId, firstSeq, plan.append)
         return { rows: [...plan.kept, ...appended], version }
       })
     )
